@@ -1,0 +1,209 @@
+//! Configuration: defaults, then a TOML file, then `RINGLEDGER_*` environment variables
+//! (`DATABASE_URL` is read too). Secrets are taken only from the environment: a file that names
+//! one is refused. Every key is listed in docs/configuration.md.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::LedgerConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Local work: may start a private Postgres, uses the Stripe test double and simulated trunk.
+    Development,
+    /// Refuses to start without a database and real Stripe and TURN secrets.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the development default).
+    Pretty,
+    /// One JSON object per line (the production default).
+    Json,
+}
+
+/// A secret string: never printed, never serialised in the clear.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    /// Where the HTTP server listens; port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// The Postgres URL (secret: it may hold a password). Unset in development: a private
+    /// Postgres is started under `var_dir`.
+    pub database_url: Option<Secret>,
+    pub database_max_connections: u32,
+    /// Working files of development mode (the private Postgres, logs).
+    pub var_dir: PathBuf,
+    pub log_format: Option<LogFormat>,
+    pub ledger: LedgerConfig,
+    pub stripe_secret_key: Option<Secret>,
+    pub stripe_webhook_secret: Option<Secret>,
+    pub turn_secret: Option<Secret>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Development,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: None,
+            database_max_connections: 32,
+            var_dir: PathBuf::from("var"),
+            log_format: None,
+            ledger: LedgerConfig::default(),
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            turn_secret: None,
+        }
+    }
+}
+
+const SECRET_KEYS: [&str; 4] = ["database_url", "stripe_secret_key", "stripe_webhook_secret", "turn_secret"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} sets `{key}`: secrets are read only from the environment (RINGLEDGER_{upper})", upper = key.to_uppercase())]
+    SecretInFile { path: String, key: &'static str },
+    #[error("configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("production mode needs {0}; set them in the environment")]
+    MissingForProduction(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `ringledger.toml` if present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let default_file = Path::new("ringledger.toml");
+        let file = file.or_else(|| default_file.exists().then_some(default_file));
+        if let Some(path) = file {
+            let from_file = Figment::from(Toml::file_exact(path));
+            for key in SECRET_KEYS {
+                if from_file.find_value(key).is_ok() {
+                    return Err(ConfigError::SecretInFile { path: path.display().to_string(), key });
+                }
+            }
+            figment = figment.merge(from_file);
+        }
+        let database_url = Env::raw().only(&["DATABASE_URL"]);
+        let prefixed = Env::prefixed("RINGLEDGER_").split("__").ignore(&["CONFIG"]);
+        let config: Config = figment
+            .merge(database_url)
+            .merge(prefixed)
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        config.validated()
+    }
+
+    fn validated(mut self) -> Result<Config, ConfigError> {
+        if self.database_url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
+            self.database_url = None;
+        }
+        if self.mode == Mode::Production {
+            let missing: Vec<&str> = [
+                ("DATABASE_URL", self.database_url.is_none()),
+                ("RINGLEDGER_STRIPE_SECRET_KEY", self.stripe_secret_key.is_none()),
+                ("RINGLEDGER_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret.is_none()),
+                ("RINGLEDGER_TURN_SECRET", self.turn_secret.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, absent)| absent.then_some(name))
+            .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::MissingForProduction(missing.join(", ")));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.mode {
+            Mode::Development => LogFormat::Pretty,
+            Mode::Production => LogFormat::Json,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_defaults_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("rl.toml", "http_addr = \"127.0.0.1:4000\"\n[ledger]\nmax_batch = 7\nsnapshot_every = 50\n")?;
+            jail.set_env("RINGLEDGER_LEDGER__SNAPSHOT_EVERY", "25");
+            jail.set_env("DATABASE_URL", "postgres://db/x");
+            let c = Config::load(Some(Path::new("rl.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.http_addr.port(), 4000);
+            assert_eq!(c.ledger.max_batch, 7);
+            assert_eq!(c.ledger.snapshot_every, 25);
+            assert_eq!(c.database_url.as_ref().map(Secret::expose), Some("postgres://db/x"));
+            assert_eq!(c.mode, Mode::Development);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_in_a_file_are_refused_and_never_printed() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("rl.toml", "stripe_secret_key = \"sk_live_x\"\n")?;
+            let err = Config::load(Some(Path::new("rl.toml"))).unwrap_err();
+            assert!(err.to_string().contains("only from the environment"), "{err}");
+            jail.set_env("RINGLEDGER_TURN_SECRET", "hunter2");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(!format!("{c:?}").contains("hunter2"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_needs_database_and_secrets() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RINGLEDGER_MODE", "production");
+            jail.set_env("DATABASE_URL", "postgres://db/x");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("RINGLEDGER_STRIPE_SECRET_KEY") && !err.contains("DATABASE_URL"), "{err}");
+            jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk");
+            jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "wh");
+            jail.set_env("RINGLEDGER_TURN_SECRET", "t");
+            assert!(Config::load(None).is_ok());
+            Ok(())
+        });
+    }
+}

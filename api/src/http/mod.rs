@@ -1,0 +1,28 @@
+//! HTTP: one router per feature, merged here, and the one error type handlers return.
+
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+
+use crate::ledger::AccountService;
+use crate::store::PostgresStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub accounts: AccountService<PostgresStore>,
+    pub metrics: PrometheusHandle,
+    pub expected_migrations: Arc<Vec<i64>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

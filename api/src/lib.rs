@@ -1,0 +1,11 @@
+//! RingLedger's api: the event store adapter, command services, HTTP, configuration and
+//! startup. Business decisions live in the domain crate; this crate does the IO around them.
+
+pub mod config;
+pub mod devdb;
+pub mod http;
+pub mod ledger;
+pub mod notify;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

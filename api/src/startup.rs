@@ -1,0 +1,130 @@
+//! Testable startup: `Application::build(config)` connects, migrates and binds (port 0 in
+//! tests); `run_until_stopped` serves until SIGINT/SIGTERM, then drains and stops what it
+//! started (including a development Postgres).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::{Config, Mode};
+use crate::devdb::{self, PrivatePostgres};
+use crate::http::{self, AppState};
+use crate::ledger::AccountService;
+use crate::store::PostgresStore;
+
+/// The migrations of this build, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    private_postgres: Option<PrivatePostgres>,
+    database_url: String,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let (database_url, private_postgres) = match (&config.database_url, config.mode) {
+            (Some(url), _) => (url.expose().to_owned(), None),
+            (None, Mode::Development) => {
+                let pg = devdb::ensure_private_postgres(&config.var_dir)
+                    .await
+                    .context("starting the development Postgres (DATABASE_URL is unset)")?;
+                (pg.url.clone(), Some(pg))
+            }
+            (None, Mode::Production) => anyhow::bail!("production mode needs DATABASE_URL"),
+        };
+        let pool = connect(&database_url, config.database_max_connections).await?;
+        MIGRATOR.run(&pool).await.context("applying database migrations")?;
+        let store = Arc::new(PostgresStore::new(pool.clone()));
+        let accounts = AccountService::new(store, config.ledger.clone());
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding {}", config.http_addr))?;
+        let state = AppState {
+            pool,
+            accounts,
+            metrics: crate::telemetry::metrics_handle(),
+            expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
+        };
+        Ok(Application { listener, state, private_postgres, database_url })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The database URL in use (it holds no password in development; never log it otherwise).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    pub fn private_postgres(&self) -> Option<&PrivatePostgres> {
+        self.private_postgres.as_ref()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, private_postgres, .. } = self;
+        let stop_notify = Arc::new(Notify::new());
+        let notifier = tokio::spawn(crate::notify::run(
+            state.pool.clone(),
+            state.accounts.ledger().appended(),
+            stop_notify.clone(),
+        ));
+        let pool = state.pool.clone();
+        let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(stop).await;
+        stop_notify.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
+        pool.close().await;
+        if let Some(pg) = private_postgres {
+            pg.stop().await;
+        }
+        served.context("serving HTTP")
+    }
+}
+
+async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .context("connecting to Postgres")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,115 @@
+//! Shared helpers for RingLedger's cross-process tests and benchmarks: a fresh database per
+//! test (created from an admin URL, migrated, dropped afterwards) and polling with deadlines.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgPool};
+
+/// Where tests create their databases: `RINGLEDGER_TEST_DATABASE_URL`, else the machine's
+/// Postgres on 127.0.0.1:5432.
+pub fn admin_url() -> String {
+    std::env::var("RINGLEDGER_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Replaces the database name in a Postgres URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && i > base.find("://").map_or(0, |p| p + 2) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+/// A database of its own for one test, migrated; dropped when this value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+    admin: String,
+}
+
+impl TestDb {
+    pub async fn create() -> anyhow::Result<TestDb> {
+        Self::create_with(8).await
+    }
+
+    pub async fn create_with(max_connections: u32) -> anyhow::Result<TestDb> {
+        let admin = admin_url();
+        let name = format!("rl_test_{}", uuid::Uuid::new_v4().simple());
+        let admin_pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.context("connecting to the test Postgres")?;
+        admin_pool.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        admin_pool.close().await;
+        let url = with_database(&admin, &name);
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect(&url).await?;
+        ringledger_api::startup::MIGRATOR.run(&pool).await?;
+        Ok(TestDb { name, url, pool, admin })
+    }
+
+    /// Another pool on the same database (a second application instance).
+    pub async fn second_pool(&self, max_connections: u32) -> anyhow::Result<PgPool> {
+        Ok(PgPoolOptions::new().max_connections(max_connections).connect(&self.url).await?)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Async cleanup from a synchronous drop: a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&admin).await {
+                    let _ = pool.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if start.elapsed() > deadline {
+            anyhow::bail!("condition not met within {deadline:?}");
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"), "postgres://u@h:5432/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+    }
+}
