@@ -92,7 +92,25 @@ impl Default for Config {
     }
 }
 
-const SECRET_KEYS: [&str; 4] = ["database_url", "stripe_secret_key", "stripe_webhook_secret", "turn_secret"];
+const TOP_LEVEL_KEYS: [&str; 10] = [
+    "mode",
+    "http_addr",
+    "database_url",
+    "database_max_connections",
+    "var_dir",
+    "log_format",
+    "ledger",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "turn_secret",
+];
+
+const SECRET_KEYS: [&str; 4] = [
+    "database_url",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "turn_secret",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -107,7 +125,6 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, then `file` (or `ringledger.toml` if present), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let default_file = Path::new("ringledger.toml");
         let file = file.or_else(|| default_file.exists().then_some(default_file));
@@ -115,13 +132,22 @@ impl Config {
             let from_file = Figment::from(Toml::file_exact(path));
             for key in SECRET_KEYS {
                 if from_file.find_value(key).is_ok() {
-                    return Err(ConfigError::SecretInFile { path: path.display().to_string(), key });
+                    return Err(ConfigError::SecretInFile {
+                        path: path.display().to_string(),
+                        key,
+                    });
                 }
             }
             figment = figment.merge(from_file);
         }
         let database_url = Env::raw().only(&["DATABASE_URL"]);
-        let prefixed = Env::prefixed("RINGLEDGER_").split("__").ignore(&["CONFIG"]);
+        // Other tools share the prefix (RINGLEDGER_TEST_DATABASE_URL, RINGLEDGER_CONFIG): read
+        // only our own keys from the environment; a file with an unknown key is still refused.
+        let prefixed = Env::prefixed("RINGLEDGER_").split("__").filter(|key| {
+            TOP_LEVEL_KEYS
+                .iter()
+                .any(|k| key.as_str().split('.').next() == Some(*k))
+        });
         let config: Config = figment
             .merge(database_url)
             .merge(prefixed)
@@ -131,14 +157,21 @@ impl Config {
     }
 
     fn validated(mut self) -> Result<Config, ConfigError> {
-        if self.database_url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
+        if self
+            .database_url
+            .as_ref()
+            .is_some_and(|u| u.expose().trim().is_empty())
+        {
             self.database_url = None;
         }
         if self.mode == Mode::Production {
             let missing: Vec<&str> = [
                 ("DATABASE_URL", self.database_url.is_none()),
                 ("RINGLEDGER_STRIPE_SECRET_KEY", self.stripe_secret_key.is_none()),
-                ("RINGLEDGER_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret.is_none()),
+                (
+                    "RINGLEDGER_STRIPE_WEBHOOK_SECRET",
+                    self.stripe_webhook_secret.is_none(),
+                ),
                 ("RINGLEDGER_TURN_SECRET", self.turn_secret.is_none()),
             ]
             .into_iter()
@@ -166,14 +199,24 @@ mod tests {
     #[test]
     fn layers_defaults_file_and_environment() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("rl.toml", "http_addr = \"127.0.0.1:4000\"\n[ledger]\nmax_batch = 7\nsnapshot_every = 50\n")?;
+            jail.create_file(
+                "rl.toml",
+                "http_addr = \"127.0.0.1:4000\"\n[ledger]\nmax_batch = 7\nsnapshot_every = 50\n",
+            )?;
             jail.set_env("RINGLEDGER_LEDGER__SNAPSHOT_EVERY", "25");
             jail.set_env("DATABASE_URL", "postgres://db/x");
+            jail.set_env(
+                "RINGLEDGER_TEST_DATABASE_URL",
+                "postgres://other/tools/share/the/prefix",
+            );
             let c = Config::load(Some(Path::new("rl.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.http_addr.port(), 4000);
             assert_eq!(c.ledger.max_batch, 7);
             assert_eq!(c.ledger.snapshot_every, 25);
-            assert_eq!(c.database_url.as_ref().map(Secret::expose), Some("postgres://db/x"));
+            assert_eq!(
+                c.database_url.as_ref().map(Secret::expose),
+                Some("postgres://db/x")
+            );
             assert_eq!(c.mode, Mode::Development);
             Ok(())
         });
@@ -198,7 +241,10 @@ mod tests {
             jail.set_env("RINGLEDGER_MODE", "production");
             jail.set_env("DATABASE_URL", "postgres://db/x");
             let err = Config::load(None).unwrap_err().to_string();
-            assert!(err.contains("RINGLEDGER_STRIPE_SECRET_KEY") && !err.contains("DATABASE_URL"), "{err}");
+            assert!(
+                err.contains("RINGLEDGER_STRIPE_SECRET_KEY") && !err.contains("DATABASE_URL"),
+                "{err}"
+            );
             jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk");
             jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "wh");
             jail.set_env("RINGLEDGER_TURN_SECRET", "t");

@@ -8,7 +8,11 @@ use ringledger_api::startup::{Application, MIGRATOR};
 use ringledger_api::telemetry;
 
 #[derive(Parser)]
-#[command(name = "ringledger", version, about = "RingLedger: prepaid calling on an event-sourced ledger")]
+#[command(
+    name = "ringledger",
+    version,
+    about = "RingLedger: prepaid calling on an event-sourced ledger"
+)]
 struct Cli {
     /// A TOML configuration file (default: ./ringledger.toml if present). Secrets come only
     /// from the environment.

@@ -18,7 +18,11 @@ pub async fn run(pool: PgPool, appended: Arc<Notify>, stop: Arc<Notify>) {
             _ = appended.notified() => {}
             _ = stop.notified() => return,
         }
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&pool).await {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await
+        {
             tracing::warn!(error = %e, "could not send the append notification");
         }
         tokio::time::sleep(WINDOW).await;

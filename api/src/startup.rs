@@ -42,7 +42,10 @@ impl Application {
             (None, Mode::Production) => anyhow::bail!("production mode needs DATABASE_URL"),
         };
         let pool = connect(&database_url, config.database_max_connections).await?;
-        MIGRATOR.run(&pool).await.context("applying database migrations")?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying database migrations")?;
         let store = Arc::new(PostgresStore::new(pool.clone()));
         let accounts = AccountService::new(store, config.ledger.clone());
         let listener = TcpListener::bind(config.http_addr)
@@ -54,11 +57,18 @@ impl Application {
             metrics: crate::telemetry::metrics_handle(),
             expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
         };
-        Ok(Application { listener, state, private_postgres, database_url })
+        Ok(Application {
+            listener,
+            state,
+            private_postgres,
+            database_url,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn state(&self) -> &AppState {
@@ -79,7 +89,12 @@ impl Application {
     }
 
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, private_postgres, .. } = self;
+        let Application {
+            listener,
+            state,
+            private_postgres,
+            ..
+        } = self;
         let stop_notify = Arc::new(Notify::new());
         let notifier = tokio::spawn(crate::notify::run(
             state.pool.clone(),
@@ -87,7 +102,9 @@ impl Application {
             stop_notify.clone(),
         ));
         let pool = state.pool.clone();
-        let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(stop).await;
+        let served = axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(stop)
+            .await;
         stop_notify.notify_one();
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
         pool.close().await;

@@ -136,6 +136,9 @@ mod tests {
         assert!(PaymentId::parse("").is_err());
         assert!(PaymentId::parse("pi 1").is_err());
         assert!(serde_json::from_str::<PaymentId>("\"x;drop\"").is_err());
-        assert!(AccountId::parse("nope").unwrap_err().to_string().contains("AccountId"));
+        assert!(AccountId::parse("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("AccountId"));
     }
 }

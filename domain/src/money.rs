@@ -140,19 +140,28 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
+            Err(MoneyError::CurrencyMismatch {
+                left: self.currency,
+                right: other.currency,
+            })
         }
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let micros = self.micros.checked_add(other.micros).ok_or(MoneyError::Overflow)?;
+        let micros = self
+            .micros
+            .checked_add(other.micros)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money { micros, ..self })
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let micros = self.micros.checked_sub(other.micros).ok_or(MoneyError::Overflow)?;
+        let micros = self
+            .micros
+            .checked_sub(other.micros)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money { micros, ..self })
     }
 
@@ -214,7 +223,11 @@ fn parse_micros(raw: &str) -> Result<i64, ParseMoneyError> {
         return Err(ParseMoneyError::TooPrecise(echo()));
     }
     let too_large = || ParseMoneyError::TooLarge(echo());
-    let whole_value: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_large())? };
+    let whole_value: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_large())?
+    };
     let mut fraction_value: i64 = 0;
     for (i, b) in fraction.bytes().enumerate() {
         fraction_value += i64::from(b - b'0') * 10_i64.pow((FRACTION_DIGITS - 1 - i) as u32);
@@ -254,7 +267,11 @@ struct MoneyJson {
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        MoneyJson { amount: self.amount_string(), currency: self.currency }.serialize(s)
+        MoneyJson {
+            amount: self.amount_string(),
+            currency: self.currency,
+        }
+        .serialize(s)
     }
 }
 
@@ -286,8 +303,14 @@ mod tests {
     fn refuses_ambiguous_or_inexact_input_with_advice() {
         let err = Money::parse("0,013", USD).unwrap_err();
         assert!(matches!(err, ParseMoneyError::Comma(_)));
-        assert!(err.to_string().contains("use a dot as decimal separator"), "{err}");
-        assert!(matches!(Money::parse("0.0000001", USD), Err(ParseMoneyError::TooPrecise(_))));
+        assert!(
+            err.to_string().contains("use a dot as decimal separator"),
+            "{err}"
+        );
+        assert!(matches!(
+            Money::parse("0.0000001", USD),
+            Err(ParseMoneyError::TooPrecise(_))
+        ));
         for bad in ["", "abc", "1e-3", "$1", " 1", "1.2.3", ".", "-", "1_000"] {
             assert!(Money::parse(bad, USD).is_err(), "{bad:?} should be refused");
         }
@@ -301,8 +324,14 @@ mod tests {
     fn mixing_currencies_is_an_error() {
         let a = Money::from_micros(1, USD);
         let b = Money::from_micros(1, Currency::EUR);
-        assert!(matches!(a.checked_add(b), Err(MoneyError::CurrencyMismatch { .. })));
-        assert_eq!(Money::from_micros(i64::MAX, USD).checked_add(a), Err(MoneyError::Overflow));
+        assert!(matches!(
+            a.checked_add(b),
+            Err(MoneyError::CurrencyMismatch { .. })
+        ));
+        assert_eq!(
+            Money::from_micros(i64::MAX, USD).checked_add(a),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]

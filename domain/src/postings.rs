@@ -97,7 +97,10 @@ impl Postings {
 
     pub fn currency(&self) -> Currency {
         // Non-empty by construction.
-        self.0.first().map(|p| p.amount.currency()).unwrap_or(Currency::USD)
+        self.0
+            .first()
+            .map(|p| p.amount.currency())
+            .unwrap_or(Currency::USD)
     }
 
     /// The net movement on one ledger account (zero if it is not touched).
@@ -144,7 +147,10 @@ impl PostingsBuilder {
         amount: Money,
     ) -> Result<&mut Self, MoneyError> {
         if !amount.is_zero() {
-            self.lines.push(Posting { account: from, amount: amount.checked_neg()? });
+            self.lines.push(Posting {
+                account: from,
+                amount: amount.checked_neg()?,
+            });
             self.lines.push(Posting { account: to, amount });
         }
         Ok(self)
@@ -173,8 +179,14 @@ mod tests {
     #[test]
     fn unbalanced_postings_cannot_be_built_or_deserialised() {
         let lines = vec![
-            Posting { account: LedgerAccount::Available, amount: usd(10) },
-            Posting { account: LedgerAccount::StripeClearing, amount: usd(-9) },
+            Posting {
+                account: LedgerAccount::Available,
+                amount: usd(10),
+            },
+            Posting {
+                account: LedgerAccount::StripeClearing,
+                amount: usd(-9),
+            },
         ];
         assert_eq!(Postings::new(lines), Err(PostingsError::Unbalanced(usd(1))));
         assert_eq!(Postings::new(vec![]), Err(PostingsError::Empty));
@@ -185,8 +197,10 @@ mod tests {
     #[test]
     fn builder_merges_flows_per_account() {
         let mut b = PostingsBuilder::new();
-        b.flow(LedgerAccount::Reserved, LedgerAccount::RevenueCalls, usd(3)).unwrap();
-        b.flow(LedgerAccount::Reserved, LedgerAccount::Available, usd(7)).unwrap();
+        b.flow(LedgerAccount::Reserved, LedgerAccount::RevenueCalls, usd(3))
+            .unwrap();
+        b.flow(LedgerAccount::Reserved, LedgerAccount::Available, usd(7))
+            .unwrap();
         let p = b.build().unwrap();
         assert_eq!(p.net(LedgerAccount::Reserved), usd(-10));
         assert_eq!(p.lines().len(), 3);

@@ -50,12 +50,20 @@ impl BillingPlan {
         if connect_fee.is_negative() {
             return Err(RatingError::NegativePrice(connect_fee));
         }
-        Ok(BillingPlan { connect_fee, first_increment_seconds, next_increment_seconds })
+        Ok(BillingPlan {
+            connect_fee,
+            first_increment_seconds,
+            next_increment_seconds,
+        })
     }
 
     /// Per-second billing with no connect fee.
     pub fn per_second(connect_fee: Money) -> BillingPlan {
-        BillingPlan { connect_fee, first_increment_seconds: 1, next_increment_seconds: 1 }
+        BillingPlan {
+            connect_fee,
+            first_increment_seconds: 1,
+            next_increment_seconds: 1,
+        }
     }
 
     /// Seconds billed for `talk_seconds` of talk: 0 stays 0; otherwise at least the first
@@ -92,7 +100,10 @@ impl Tariff {
             }
             .into());
         }
-        Ok(Tariff { rate_per_minute, plan })
+        Ok(Tariff {
+            rate_per_minute,
+            plan,
+        })
     }
 
     /// What `talk_seconds` of talk costs: 0 for 0; otherwise the connect fee plus the rate for
@@ -182,7 +193,12 @@ mod tests {
     }
 
     fn any_tariff() -> impl Strategy<Value = Tariff> {
-        (0i64..5_000_000, 0i64..1_000_000, prop_oneof![Just(1u32), Just(6), Just(30), Just(60)], prop_oneof![Just(1u32), Just(6), Just(60)])
+        (
+            0i64..5_000_000,
+            0i64..1_000_000,
+            prop_oneof![Just(1u32), Just(6), Just(30), Just(60)],
+            prop_oneof![Just(1u32), Just(6), Just(60)],
+        )
             .prop_map(|(rate, fee, first, next)| tariff(rate, fee, first, next))
     }
 

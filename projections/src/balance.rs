@@ -26,9 +26,13 @@ impl BalanceView {
             for line in postings.lines() {
                 let m = line.amount.micros();
                 match line.account {
-                    LedgerAccount::Available => self.available_micros = self.available_micros.saturating_add(m),
+                    LedgerAccount::Available => {
+                        self.available_micros = self.available_micros.saturating_add(m)
+                    }
                     LedgerAccount::Reserved => self.reserved_micros = self.reserved_micros.saturating_add(m),
-                    LedgerAccount::Receivable => self.receivable_micros = self.receivable_micros.saturating_add(m),
+                    LedgerAccount::Receivable => {
+                        self.receivable_micros = self.receivable_micros.saturating_add(m)
+                    }
                     LedgerAccount::Disputed => self.disputed_micros = self.disputed_micros.saturating_add(m),
                     _ => {}
                 }

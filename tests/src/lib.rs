@@ -49,18 +49,35 @@ impl TestDb {
     pub async fn create_with(max_connections: u32) -> anyhow::Result<TestDb> {
         let admin = admin_url();
         let name = format!("rl_test_{}", uuid::Uuid::new_v4().simple());
-        let admin_pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.context("connecting to the test Postgres")?;
-        admin_pool.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        let admin_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin)
+            .await
+            .context("connecting to the test Postgres")?;
+        admin_pool
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
         admin_pool.close().await;
         let url = with_database(&admin, &name);
-        let pool = PgPoolOptions::new().max_connections(max_connections).connect(&url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&url)
+            .await?;
         ringledger_api::startup::MIGRATOR.run(&pool).await?;
-        Ok(TestDb { name, url, pool, admin })
+        Ok(TestDb {
+            name,
+            url,
+            pool,
+            admin,
+        })
     }
 
     /// Another pool on the same database (a second application instance).
     pub async fn second_pool(&self, max_connections: u32) -> anyhow::Result<PgPool> {
-        Ok(PgPoolOptions::new().max_connections(max_connections).connect(&self.url).await?)
+        Ok(PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&self.url)
+            .await?)
     }
 }
 
@@ -70,10 +87,14 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Async cleanup from a synchronous drop: a short-lived runtime on its own thread.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&admin).await {
-                    let _ = pool.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    let _ = pool
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
                     pool.close().await;
                 }
             });
@@ -108,8 +129,14 @@ mod tests {
 
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"), "postgres://u@h:5432/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
     }
 }

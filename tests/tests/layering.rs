@@ -12,7 +12,10 @@ fn domain_depends_on_no_io_crate() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let packages = meta["packages"].as_array().expect("packages");
-    let domain = packages.iter().find(|p| p["name"] == "ringledger-domain").expect("domain crate exists");
+    let domain = packages
+        .iter()
+        .find(|p| p["name"] == "ringledger-domain")
+        .expect("domain crate exists");
     let deps: Vec<&str> = domain["dependencies"]
         .as_array()
         .expect("dependencies")
@@ -21,7 +24,13 @@ fn domain_depends_on_no_io_crate() {
         .filter_map(|d| d["name"].as_str())
         .collect();
     for forbidden in ["sqlx", "tokio", "axum", "reqwest", "hyper", "postgres-es"] {
-        assert!(!deps.contains(&forbidden), "ringledger-domain depends on {forbidden}: {deps:?}");
+        assert!(
+            !deps.contains(&forbidden),
+            "ringledger-domain depends on {forbidden}: {deps:?}"
+        );
     }
-    assert!(deps.contains(&"cqrs-es"), "sanity: the dependency list was read ({deps:?})");
+    assert!(
+        deps.contains(&"cqrs-es"),
+        "sanity: the dependency list was read ({deps:?})"
+    );
 }

@@ -23,10 +23,19 @@ fn service(pool: PgPool) -> AccountService<PostgresStore> {
 }
 
 async fn open_with(svc: &AccountService<PostgresStore>, account: AccountId, credit: i64) {
-    let open = AccountCommand::OpenAccount { account_id: account, currency: Currency::USD };
+    let open = AccountCommand::OpenAccount {
+        account_id: account,
+        currency: Currency::USD,
+    };
     svc.execute(account, Envelope::new(open)).await.expect("open");
-    let buy = AccountCommand::PurchaseCredit { payment_id: PaymentId::parse("pi_seed").unwrap(), paid: usd(credit), bonus: usd(0) };
-    svc.execute(account, Envelope::with_key(buy, "pi_seed")).await.expect("purchase");
+    let buy = AccountCommand::PurchaseCredit {
+        payment_id: PaymentId::parse("pi_seed").unwrap(),
+        paid: usd(credit),
+        bonus: usd(0),
+    };
+    svc.execute(account, Envelope::with_key(buy, "pi_seed"))
+        .await
+        .expect("purchase");
 }
 
 /// Folds the whole stream as stored, independently of the service's cache.
@@ -55,22 +64,44 @@ async fn the_same_purchase_submitted_50_times_across_two_instances_credits_once(
     let a = service(db.pool.clone());
     let b = service(db.second_pool(16).await.expect("second pool"));
     let account = AccountId::new_v7();
-    a.execute(account, Envelope::new(AccountCommand::OpenAccount { account_id: account, currency: Currency::USD })).await.unwrap();
+    a.execute(
+        account,
+        Envelope::new(AccountCommand::OpenAccount {
+            account_id: account,
+            currency: Currency::USD,
+        }),
+    )
+    .await
+    .unwrap();
 
-    let purchase = AccountCommand::PurchaseCredit { payment_id: PaymentId::parse("pi_once").unwrap(), paid: usd(25), bonus: usd(1) };
+    let purchase = AccountCommand::PurchaseCredit {
+        payment_id: PaymentId::parse("pi_once").unwrap(),
+        paid: usd(25),
+        bonus: usd(1),
+    };
     let attempts = (0..50).map(|i| {
         let svc = if i % 2 == 0 { a.clone() } else { b.clone() };
         let cmd = purchase.clone();
         tokio::spawn(async move { svc.execute(account, Envelope::with_key(cmd, "pi_once")).await })
     });
-    let outcomes: Vec<_> = join_all(attempts).await.into_iter().map(|r| r.expect("task").expect("every attempt is answered")).collect();
+    let outcomes: Vec<_> = join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("every attempt is answered"))
+        .collect();
 
     let first = outcomes.iter().filter(|o| !o.replayed).count();
     assert_eq!(first, 1, "exactly one attempt appends; the others get its answer");
     let sequences: Vec<u64> = outcomes.iter().map(|o| o.events[0].sequence).collect();
-    assert!(sequences.iter().all(|s| *s == sequences[0]), "all answers name the same event: {sequences:?}");
+    assert!(
+        sequences.iter().all(|s| *s == sequences[0]),
+        "all answers name the same event: {sequences:?}"
+    );
     let (state, events) = fold_stream(&db.pool, account).await;
-    let purchases = events.iter().filter(|e| matches!(e, AccountEvent::CreditPurchased { .. })).count();
+    let purchases = events
+        .iter()
+        .filter(|e| matches!(e, AccountEvent::CreditPurchased { .. }))
+        .count();
     assert_eq!(purchases, 1);
     assert_eq!(state.balances().available, usd(26).micros());
 }
@@ -86,21 +117,38 @@ async fn thirty_two_concurrent_reservations_never_exceed_the_balance() {
     let tasks = (0..32).map(|i| {
         let svc = if i % 2 == 0 { a.clone() } else { b.clone() };
         tokio::spawn(async move {
-            let cmd = AccountCommand::ReserveCredit { reservation_id: ReservationId::new_v7(), call_id: CallId::new_v7(), amount: usd(1) };
+            let cmd = AccountCommand::ReserveCredit {
+                reservation_id: ReservationId::new_v7(),
+                call_id: CallId::new_v7(),
+                amount: usd(1),
+            };
             svc.execute(account, Envelope::new(cmd)).await
         })
     });
-    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task")).collect();
+    let results: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
     let granted = results.iter().filter(|r| r.is_ok()).count();
     for r in &results {
         if let Err(e) = r {
-            assert!(matches!(e, CommandError::Rejected(AccountError::InsufficientFunds { .. })), "only refusals for funds: {e}");
+            assert!(
+                matches!(e, CommandError::Rejected(AccountError::InsufficientFunds { .. })),
+                "only refusals for funds: {e}"
+            );
         }
     }
     assert_eq!(granted, 10, "a $10 balance covers exactly ten $1 reservations");
     let (state, events) = fold_stream(&db.pool, account).await;
-    let reserved_events = events.iter().filter(|e| matches!(e, AccountEvent::CreditReserved { .. })).count();
-    assert_eq!(reserved_events, granted, "no granted reservation was lost, none was invented");
+    let reserved_events = events
+        .iter()
+        .filter(|e| matches!(e, AccountEvent::CreditReserved { .. }))
+        .count();
+    assert_eq!(
+        reserved_events, granted,
+        "no granted reservation was lost, none was invented"
+    );
     assert_eq!(state.balances().reserved, usd(10).micros());
     assert_eq!(state.balances().available, 0);
 }
@@ -114,15 +162,35 @@ async fn a_stale_instance_retries_on_conflict_and_decides_on_fresh_state() {
     open_with(&a, account, 5).await; // `a` now caches the account at version 2
 
     // `b` spends it all; `a` does not know.
-    let spend = AccountCommand::ReserveCredit { reservation_id: ReservationId::new_v7(), call_id: CallId::new_v7(), amount: usd(5) };
-    b.execute(account, Envelope::new(spend)).await.expect("b reserves");
+    let spend = AccountCommand::ReserveCredit {
+        reservation_id: ReservationId::new_v7(),
+        call_id: CallId::new_v7(),
+        amount: usd(5),
+    };
+    b.execute(account, Envelope::new(spend))
+        .await
+        .expect("b reserves");
 
-    let again = AccountCommand::ReserveCredit { reservation_id: ReservationId::new_v7(), call_id: CallId::new_v7(), amount: usd(5) };
+    let again = AccountCommand::ReserveCredit {
+        reservation_id: ReservationId::new_v7(),
+        call_id: CallId::new_v7(),
+        amount: usd(5),
+    };
     let stale = a.execute(account, Envelope::new(again)).await;
-    assert!(matches!(stale, Err(CommandError::Rejected(AccountError::InsufficientFunds { .. }))), "{stale:?}");
+    assert!(
+        matches!(
+            stale,
+            Err(CommandError::Rejected(AccountError::InsufficientFunds { .. }))
+        ),
+        "{stale:?}"
+    );
 
     // Deciding on a stale cache would have granted it; the append conflict made `a` catch up.
-    let grant = AccountCommand::GrantCredit { grant_id: ringledger_domain::GrantId::new_v7(), amount: usd(1), promotion: "welcome".into() };
+    let grant = AccountCommand::GrantCredit {
+        grant_id: ringledger_domain::GrantId::new_v7(),
+        amount: usd(1),
+        promotion: "welcome".into(),
+    };
     let out = a.execute(account, Envelope::new(grant)).await.expect("grant");
     assert_eq!(out.events[0].sequence, 4);
     assert!(ringledger_api::ledger::LedgerStats::get(&a.ledger().stats().conflicts) >= 1);
@@ -136,18 +204,42 @@ async fn a_repeated_key_returns_the_first_outcome_and_appends_nothing() {
     open_with(&svc, account, 5).await;
     let call = CallId::new_v7();
     let reservation = ReservationId::new_v7();
-    let reserve = AccountCommand::ReserveCredit { reservation_id: reservation, call_id: call, amount: usd(2) };
-    let first = svc.execute(account, Envelope::with_key(reserve.clone(), "grant-1")).await.unwrap();
-    let settle = AccountCommand::SettleCall { call_id: call, cost: usd(1) };
-    svc.execute(account, Envelope::with_key(settle.clone(), "settle-1")).await.unwrap();
+    let reserve = AccountCommand::ReserveCredit {
+        reservation_id: reservation,
+        call_id: call,
+        amount: usd(2),
+    };
+    let first = svc
+        .execute(account, Envelope::with_key(reserve.clone(), "grant-1"))
+        .await
+        .unwrap();
+    let settle = AccountCommand::SettleCall {
+        call_id: call,
+        cost: usd(1),
+    };
+    svc.execute(account, Envelope::with_key(settle.clone(), "settle-1"))
+        .await
+        .unwrap();
 
-    let again = svc.execute(account, Envelope::with_key(reserve, "grant-1")).await.unwrap();
+    let again = svc
+        .execute(account, Envelope::with_key(reserve, "grant-1"))
+        .await
+        .unwrap();
     assert!(again.replayed);
     assert_eq!(again.events, first.events);
-    let settle_again = svc.execute(account, Envelope::with_key(settle, "settle-1")).await.unwrap();
+    let settle_again = svc
+        .execute(account, Envelope::with_key(settle, "settle-1"))
+        .await
+        .unwrap();
     assert!(settle_again.replayed);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap();
-    assert_eq!(count, 4, "open, purchase, reserve, settle: the repeats appended nothing");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        count, 4,
+        "open, purchase, reserve, settle: the repeats appended nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +248,10 @@ async fn occurred_at_never_precedes_the_streams_last_event() {
     let store = PostgresStore::new(db.pool.clone());
     let account = AccountId::new_v7();
     let future = Utc::now() + ChronoDuration::hours(2);
-    let opened = AccountEvent::AccountOpened { account_id: account, currency: Currency::USD };
+    let opened = AccountEvent::AccountOpened {
+        account_id: account,
+        currency: Currency::USD,
+    };
     let id = account.to_string();
     let new_event = NewEvent {
         sequence: 1,
@@ -165,13 +260,31 @@ async fn occurred_at_never_precedes_the_streams_last_event() {
         payload: serde_json::to_value(&opened).unwrap(),
         metadata: json!({ "occurred_at": future.to_rfc3339() }),
     };
-    let batch = Append { aggregate_type: "Account", aggregate_id: &id, occurred_at: future, events: &[new_event], keys: &[] };
-    store.append(batch).await.expect("seed an event stamped by a clock running ahead");
+    let batch = Append {
+        aggregate_type: "Account",
+        aggregate_id: &id,
+        occurred_at: future,
+        events: &[new_event],
+        keys: &[],
+    };
+    store
+        .append(batch)
+        .await
+        .expect("seed an event stamped by a clock running ahead");
 
     let svc = service(db.pool.clone());
-    let buy = AccountCommand::PurchaseCredit { payment_id: PaymentId::parse("pi_1").unwrap(), paid: usd(1), bonus: usd(0) };
+    let buy = AccountCommand::PurchaseCredit {
+        payment_id: PaymentId::parse("pi_1").unwrap(),
+        paid: usd(1),
+        bonus: usd(0),
+    };
     let out = svc.execute(account, Envelope::new(buy)).await.unwrap();
-    assert!(out.events[0].occurred_at >= future, "{} < {}", out.events[0].occurred_at, future);
+    assert!(
+        out.events[0].occurred_at >= future,
+        "{} < {}",
+        out.events[0].occurred_at,
+        future
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +292,9 @@ async fn events_cannot_be_updated_or_deleted() {
     let db = TestDb::create().await.expect("test database");
     let svc = service(db.pool.clone());
     open_with(&svc, AccountId::new_v7(), 1).await;
-    let update = sqlx::query("UPDATE events SET payload = '{}'::json").execute(&db.pool).await;
+    let update = sqlx::query("UPDATE events SET payload = '{}'::json")
+        .execute(&db.pool)
+        .await;
     assert!(update.unwrap_err().to_string().contains("immutable"));
     let delete = sqlx::query("DELETE FROM events").execute(&db.pool).await;
     assert!(delete.is_err());
@@ -200,27 +315,68 @@ async fn loading_stays_bounded_on_an_account_with_100000_events() {
     let mut pending: Vec<NewEvent> = Vec::new();
     let mut sequence = 0u64;
     let stamp = Utc::now();
-    let decide = |cmd: AccountCommand, state: &mut Account, pending: &mut Vec<NewEvent>, sequence: &mut u64| {
-        for event in state.decide(&cmd).expect("valid seed command") {
-            state.fold(&event);
-            *sequence += 1;
-            pending.push(NewEvent {
-                sequence: *sequence,
-                event_type: event.name().into(),
-                event_version: "1".into(),
-                payload: serde_json::to_value(&event).unwrap(),
-                metadata: json!({ "occurred_at": stamp.to_rfc3339() }),
-            });
-        }
-    };
-    decide(AccountCommand::OpenAccount { account_id: account, currency: Currency::USD }, &mut state, &mut pending, &mut sequence);
-    decide(AccountCommand::PurchaseCredit { payment_id: PaymentId::parse("pi_big").unwrap(), paid: usd(100), bonus: usd(0) }, &mut state, &mut pending, &mut sequence);
+    let decide =
+        |cmd: AccountCommand, state: &mut Account, pending: &mut Vec<NewEvent>, sequence: &mut u64| {
+            for event in state.decide(&cmd).expect("valid seed command") {
+                state.fold(&event);
+                *sequence += 1;
+                pending.push(NewEvent {
+                    sequence: *sequence,
+                    event_type: event.name().into(),
+                    event_version: "1".into(),
+                    payload: serde_json::to_value(&event).unwrap(),
+                    metadata: json!({ "occurred_at": stamp.to_rfc3339() }),
+                });
+            }
+        };
+    decide(
+        AccountCommand::OpenAccount {
+            account_id: account,
+            currency: Currency::USD,
+        },
+        &mut state,
+        &mut pending,
+        &mut sequence,
+    );
+    decide(
+        AccountCommand::PurchaseCredit {
+            payment_id: PaymentId::parse("pi_big").unwrap(),
+            paid: usd(100),
+            bonus: usd(0),
+        },
+        &mut state,
+        &mut pending,
+        &mut sequence,
+    );
     while sequence < EVENTS {
         let reservation = ReservationId::new_v7();
-        decide(AccountCommand::ReserveCredit { reservation_id: reservation, call_id: CallId::new_v7(), amount: usd(1) }, &mut state, &mut pending, &mut sequence);
-        decide(AccountCommand::ReleaseReservation { reservation_id: reservation, reason: ReleaseReason::Unused }, &mut state, &mut pending, &mut sequence);
+        decide(
+            AccountCommand::ReserveCredit {
+                reservation_id: reservation,
+                call_id: CallId::new_v7(),
+                amount: usd(1),
+            },
+            &mut state,
+            &mut pending,
+            &mut sequence,
+        );
+        decide(
+            AccountCommand::ReleaseReservation {
+                reservation_id: reservation,
+                reason: ReleaseReason::Unused,
+            },
+            &mut state,
+            &mut pending,
+            &mut sequence,
+        );
         if pending.len() >= 5_000 || sequence >= EVENTS {
-            let batch = Append { aggregate_type: "Account", aggregate_id: &id, occurred_at: stamp, events: &pending, keys: &[] };
+            let batch = Append {
+                aggregate_type: "Account",
+                aggregate_id: &id,
+                occurred_at: stamp,
+                events: &pending,
+                keys: &[],
+            };
             store.append(batch).await.expect("seed chunk");
             pending.clear();
         }
@@ -229,9 +385,16 @@ async fn loading_stays_bounded_on_an_account_with_100000_events() {
 
     // First service: no snapshot yet, so it folds everything once and leaves a snapshot.
     let first = service(db.pool.clone());
-    let grant = || AccountCommand::GrantCredit { grant_id: ringledger_domain::GrantId::new_v7(), amount: usd(1), promotion: "loyal".into() };
+    let grant = || AccountCommand::GrantCredit {
+        grant_id: ringledger_domain::GrantId::new_v7(),
+        amount: usd(1),
+        promotion: "loyal".into(),
+    };
     let out = first.execute(account, Envelope::new(grant())).await.unwrap();
-    assert_eq!(out.rows_loaded, EVENTS, "without a snapshot the first load reads the stream once");
+    assert_eq!(
+        out.rows_loaded, EVENTS,
+        "without a snapshot the first load reads the stream once"
+    );
 
     // A cold service reads the snapshot row and nothing else.
     let cold = service(db.second_pool(2).await.unwrap());
@@ -243,12 +406,22 @@ async fn loading_stays_bounded_on_an_account_with_100000_events() {
     let colder = service(db.second_pool(2).await.unwrap());
     let out = colder.execute(account, Envelope::new(grant())).await.unwrap();
     let bound = 1 + LedgerConfig::default().snapshot_every;
-    assert!(out.rows_loaded <= bound, "read {} rows; the bound is {bound}", out.rows_loaded);
+    assert!(
+        out.rows_loaded <= bound,
+        "read {} rows; the bound is {bound}",
+        out.rows_loaded
+    );
 
     // And the state it decided on is exactly the full fold.
     let (folded, _) = fold_stream(&db.pool, account).await;
     assert_eq!(folded.balances().available, usd(100 + 153).micros());
-    let check = AccountCommand::ReserveCredit { reservation_id: ReservationId::new_v7(), call_id: CallId::new_v7(), amount: Money::from_micros(folded.balances().available + 1, Currency::USD) };
+    let check = AccountCommand::ReserveCredit {
+        reservation_id: ReservationId::new_v7(),
+        call_id: CallId::new_v7(),
+        amount: Money::from_micros(folded.balances().available + 1, Currency::USD),
+    };
     let refused = colder.execute(account, Envelope::new(check)).await;
-    assert!(matches!(refused, Err(CommandError::Rejected(AccountError::InsufficientFunds { available, .. })) if available.micros() == folded.balances().available));
+    assert!(
+        matches!(refused, Err(CommandError::Rejected(AccountError::InsufficientFunds { available, .. })) if available.micros() == folded.balances().available)
+    );
 }

@@ -26,17 +26,23 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             .fetch_all(&state.pool)
             .await;
     match applied {
-        Ok(versions) if state.expected_migrations.iter().all(|v| versions.contains(v)) => {
-            (StatusCode::OK, Json(json!({"status": "ready", "database": "ok", "migrations": versions.len()})))
-        }
+        Ok(versions) if state.expected_migrations.iter().all(|v| versions.contains(v)) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "database": "ok", "migrations": versions.len()})),
+        ),
         Ok(versions) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "database": "ok", "migrations": versions.len(),
-                        "expected_migrations": state.expected_migrations.len()})),
+            Json(
+                json!({"status": "not ready", "database": "ok", "migrations": versions.len(),
+                        "expected_migrations": state.expected_migrations.len()}),
+            ),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not ready", "database": "unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not ready", "database": "unreachable"})),
+            )
         }
     }
 }
@@ -57,5 +63,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let pool = &state.pool;
     metrics::gauge!("ringledger_db_pool_connections").set(f64::from(pool.size()));
     metrics::gauge!("ringledger_db_pool_idle_connections").set(pool.num_idle() as f64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -29,13 +29,17 @@ pub struct AccountService<S: EventStore> {
 
 impl<S: EventStore> Clone for AccountService<S> {
     fn clone(&self) -> Self {
-        AccountService { ledger: self.ledger.clone() }
+        AccountService {
+            ledger: self.ledger.clone(),
+        }
     }
 }
 
 impl<S: EventStore> AccountService<S> {
     pub fn new(store: Arc<S>, config: LedgerConfig) -> Self {
-        AccountService { ledger: Ledger::new(store, config) }
+        AccountService {
+            ledger: Ledger::new(store, config),
+        }
     }
 
     pub fn ledger(&self) -> &Ledger<Account, S> {

@@ -78,10 +78,16 @@ pub struct Envelope<C> {
 
 impl<C> Envelope<C> {
     pub fn new(command: C) -> Self {
-        Envelope { command, idempotency_key: None }
+        Envelope {
+            command,
+            idempotency_key: None,
+        }
     }
     pub fn with_key(command: C, key: impl Into<String>) -> Self {
-        Envelope { command, idempotency_key: Some(key.into()) }
+        Envelope {
+            command,
+            idempotency_key: Some(key.into()),
+        }
     }
 }
 
@@ -119,7 +125,8 @@ pub enum CommandError<E: std::error::Error> {
     ShuttingDown,
 }
 
-pub(crate) type Reply<A> = oneshot::Sender<Result<Outcome<<A as Aggregate>::Event>, CommandError<<A as Aggregate>::Error>>>;
+pub(crate) type Reply<A> =
+    oneshot::Sender<Result<Outcome<<A as Aggregate>::Event>, CommandError<<A as Aggregate>::Error>>>;
 
 pub(crate) struct Job<A: Aggregate> {
     pub envelope: Envelope<A::Command>,
@@ -158,7 +165,9 @@ pub struct Ledger<A: Decider, S: EventStore> {
 
 impl<A: Decider, S: EventStore> Clone for Ledger<A, S> {
     fn clone(&self) -> Self {
-        Ledger { shared: self.shared.clone() }
+        Ledger {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -218,7 +227,11 @@ impl<A: Decider, S: EventStore> Ledger<A, S> {
     }
 
     fn worker_for(&self, aggregate_id: &str) -> Result<mpsc::Sender<Job<A>>, CommandError<A::Error>> {
-        let mut workers = self.shared.workers.lock().map_err(|_| CommandError::ShuttingDown)?;
+        let mut workers = self
+            .shared
+            .workers
+            .lock()
+            .map_err(|_| CommandError::ShuttingDown)?;
         if let Some(sender) = workers.get(aggregate_id) {
             if !sender.is_closed() {
                 return Ok(sender.clone());
@@ -232,7 +245,11 @@ impl<A: Decider, S: EventStore> Ledger<A, S> {
         }
         let (sender, receiver) = mpsc::channel(self.shared.config.queue_capacity.max(1));
         workers.insert(aggregate_id.to_owned(), sender.clone());
-        tokio::spawn(worker::run(self.shared.clone(), aggregate_id.to_owned(), receiver));
+        tokio::spawn(worker::run(
+            self.shared.clone(),
+            aggregate_id.to_owned(),
+            receiver,
+        ));
         Ok(sender)
     }
 

@@ -25,8 +25,11 @@ struct Loaded<A> {
 
 type Answer<A> = Result<Outcome<<A as Aggregate>::Event>, CommandError<<A as Aggregate>::Error>>;
 
-pub(crate) async fn run<A: Decider, S: EventStore>(shared: Arc<Shared<A, S>>, id: String, mut rx: mpsc::Receiver<Job<A>>)
-{
+pub(crate) async fn run<A: Decider, S: EventStore>(
+    shared: Arc<Shared<A, S>>,
+    id: String,
+    mut rx: mpsc::Receiver<Job<A>>,
+) {
     let mut state: Option<Loaded<A>> = None;
     let idle = Duration::from_millis(shared.config.idle_ms.max(1));
     loop {
@@ -60,8 +63,12 @@ fn retire<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, rx: &mut m
     }
 }
 
-async fn process<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, state: &mut Option<Loaded<A>>, mut batch: Vec<Job<A>>)
-{
+async fn process<A: Decider, S: EventStore>(
+    shared: &Shared<A, S>,
+    id: &str,
+    state: &mut Option<Loaded<A>>,
+    mut batch: Vec<Job<A>>,
+) {
     let mut rows_loaded = 0u64;
     let max_retries = shared.config.max_conflict_retries;
     // The cache is trusted until an append conflicts; then only the missed events are read.
@@ -101,9 +108,16 @@ async fn process<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, sta
                 let stats = &shared.stats;
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.commands.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                stats.events_appended.fetch_add(draft.events.len() as u64, Ordering::Relaxed);
+                stats
+                    .events_appended
+                    .fetch_add(draft.events.len() as u64, Ordering::Relaxed);
                 let snapshot_version = loaded.snapshot_version;
-                *state = Some(Loaded { aggregate: draft.aggregate, version: draft.version, last_occurred_at: draft.stamp, snapshot_version });
+                *state = Some(Loaded {
+                    aggregate: draft.aggregate,
+                    version: draft.version,
+                    last_occurred_at: draft.stamp,
+                    snapshot_version,
+                });
                 reply_all(batch, draft.answers, rows_loaded);
                 shared.appended.notify_one();
                 maybe_snapshot(shared, id, state).await;
@@ -128,7 +142,12 @@ async fn process<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, sta
 }
 
 /// Loads the aggregate if it is not cached, or reads the events appended since it was.
-async fn catch_up<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, state: &mut Option<Loaded<A>>, rows: &mut u64) -> Result<(), StoreError> {
+async fn catch_up<A: Decider, S: EventStore>(
+    shared: &Shared<A, S>,
+    id: &str,
+    state: &mut Option<Loaded<A>>,
+    rows: &mut u64,
+) -> Result<(), StoreError> {
     let mut loaded = match state.take() {
         Some(loaded) => loaded,
         None => {
@@ -138,10 +157,16 @@ async fn catch_up<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, st
     };
     let events = shared.store.load_after::<A>(id, loaded.version).await?;
     *rows += events.len() as u64;
-    shared.stats.rows_loaded.fetch_add(events.len() as u64, Ordering::Relaxed);
+    shared
+        .stats
+        .rows_loaded
+        .fetch_add(events.len() as u64, Ordering::Relaxed);
     for stored in events {
         if stored.sequence != loaded.version + 1 {
-            return Err(StoreError::Corrupt(format!("{id}: sequence {} follows {}", stored.sequence, loaded.version)));
+            return Err(StoreError::Corrupt(format!(
+                "{id}: sequence {} follows {}",
+                stored.sequence, loaded.version
+            )));
         }
         let (event, occurred_at) = decode::<A>(&stored)?;
         loaded.aggregate.fold_event(&event);
@@ -152,9 +177,20 @@ async fn catch_up<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, st
     Ok(())
 }
 
-async fn from_snapshot<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, rows: &mut u64) -> Result<Loaded<A>, StoreError> {
-    let empty = || Loaded { aggregate: A::default(), version: 0, last_occurred_at: DateTime::<Utc>::MIN_UTC, snapshot_version: 0 };
-    let Some(snapshot) = shared.store.snapshot(A::TYPE, id).await? else { return Ok(empty()) };
+async fn from_snapshot<A: Decider, S: EventStore>(
+    shared: &Shared<A, S>,
+    id: &str,
+    rows: &mut u64,
+) -> Result<Loaded<A>, StoreError> {
+    let empty = || Loaded {
+        aggregate: A::default(),
+        version: 0,
+        last_occurred_at: DateTime::<Utc>::MIN_UTC,
+        snapshot_version: 0,
+    };
+    let Some(snapshot) = shared.store.snapshot(A::TYPE, id).await? else {
+        return Ok(empty());
+    };
     *rows += 1;
     shared.stats.rows_loaded.fetch_add(1, Ordering::Relaxed);
     match serde_json::from_value::<A>(snapshot.payload) {
@@ -173,8 +209,9 @@ async fn from_snapshot<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &st
 }
 
 pub(crate) fn decode<A: Aggregate>(stored: &StoredEvent) -> Result<(A::Event, DateTime<Utc>), StoreError> {
-    let event = serde_json::from_value::<A::Event>(stored.payload.clone())
-        .map_err(|e| StoreError::Corrupt(format!("event {} ({}): {e}", stored.sequence, stored.event_type)))?;
+    let event = serde_json::from_value::<A::Event>(stored.payload.clone()).map_err(|e| {
+        StoreError::Corrupt(format!("event {} ({}): {e}", stored.sequence, stored.event_type))
+    })?;
     let occurred_at = stored
         .metadata
         .get("occurred_at")
@@ -187,8 +224,16 @@ pub(crate) fn decode<A: Aggregate>(stored: &StoredEvent) -> Result<(A::Event, Da
 
 /// Jobs whose idempotency key this stream has answered get the stored events back; the rest
 /// are returned for deciding.
-async fn answer_known_keys<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, batch: Vec<Job<A>>, rows_loaded: u64) -> Result<Vec<Job<A>>, (Vec<Job<A>>, StoreError)> {
-    let mut keys: Vec<String> = batch.iter().filter_map(|j| j.envelope.idempotency_key.clone()).collect();
+async fn answer_known_keys<A: Decider, S: EventStore>(
+    shared: &Shared<A, S>,
+    id: &str,
+    batch: Vec<Job<A>>,
+    rows_loaded: u64,
+) -> Result<Vec<Job<A>>, (Vec<Job<A>>, StoreError)> {
+    let mut keys: Vec<String> = batch
+        .iter()
+        .filter_map(|j| j.envelope.idempotency_key.clone())
+        .collect();
     if keys.is_empty() {
         return Ok(batch);
     }
@@ -203,17 +248,35 @@ async fn answer_known_keys<A: Decider, S: EventStore>(shared: &Shared<A, S>, id:
     }
     let mut rest = Vec::with_capacity(batch.len());
     for job in batch {
-        let record = job.envelope.idempotency_key.as_ref().and_then(|k| known.iter().find(|r| &r.key == k));
+        let record = job
+            .envelope
+            .idempotency_key
+            .as_ref()
+            .and_then(|k| known.iter().find(|r| &r.key == k));
         let Some(record) = record else {
             rest.push(job);
             continue;
         };
-        let answer = match shared.store.load_range(A::TYPE, id, record.first_sequence, record.last_sequence).await {
+        let answer = match shared
+            .store
+            .load_range(A::TYPE, id, record.first_sequence, record.last_sequence)
+            .await
+        {
             Ok(stored) => stored
                 .iter()
-                .map(|s| decode::<A>(s).map(|(event, occurred_at)| Committed { sequence: s.sequence, occurred_at, event }))
+                .map(|s| {
+                    decode::<A>(s).map(|(event, occurred_at)| Committed {
+                        sequence: s.sequence,
+                        occurred_at,
+                        event,
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
-                .map(|events| Outcome { events, replayed: true, rows_loaded })
+                .map(|events| Outcome {
+                    events,
+                    replayed: true,
+                    rows_loaded,
+                })
                 .map_err(CommandError::Store),
             Err(e) => Err(CommandError::Store(e)),
         };
@@ -242,7 +305,14 @@ fn decide_batch<A: Decider>(loaded: &Loaded<A>, batch: &[Job<A>]) -> Result<Draf
     // microseconds, as Postgres keeps them.
     let stamp = Utc::now().trunc_subsecs(6).max(loaded.last_occurred_at);
     let stamp_text = stamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let mut draft = Draft { aggregate: loaded.aggregate.clone(), version: loaded.version, stamp, events: Vec::new(), keys: Vec::new(), answers: Vec::with_capacity(batch.len()) };
+    let mut draft = Draft {
+        aggregate: loaded.aggregate.clone(),
+        version: loaded.version,
+        stamp,
+        events: Vec::new(),
+        keys: Vec::new(),
+        answers: Vec::with_capacity(batch.len()),
+    };
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
     for (index, job) in batch.iter().enumerate() {
         let key = job.envelope.idempotency_key.as_deref();
@@ -263,7 +333,8 @@ fn decide_batch<A: Decider>(loaded: &Loaded<A>, batch: &[Job<A>]) -> Result<Draf
         for event in events {
             draft.aggregate.fold_event(&event);
             draft.version += 1;
-            let mut metadata = json!({ "occurred_at": stamp_text, "command": A::command_name(&job.envelope.command) });
+            let mut metadata =
+                json!({ "occurred_at": stamp_text, "command": A::command_name(&job.envelope.command) });
             if let Some(k) = key {
                 metadata["idempotency_key"] = json!(k);
             }
@@ -274,18 +345,25 @@ fn decide_batch<A: Decider>(loaded: &Loaded<A>, batch: &[Job<A>]) -> Result<Draf
                 payload: serde_json::to_value(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 metadata,
             });
-            committed.push(Committed { sequence: draft.version, occurred_at: stamp, event });
+            committed.push(Committed {
+                sequence: draft.version,
+                occurred_at: stamp,
+                event,
+            });
         }
         if let (Some(k), false) = (key, committed.is_empty()) {
-            draft.keys.push(KeyRecord { key: k.to_owned(), first_sequence: first, last_sequence: draft.version });
+            draft.keys.push(KeyRecord {
+                key: k.to_owned(),
+                first_sequence: first,
+                last_sequence: draft.version,
+            });
         }
         draft.answers.push(Pending::Done(Ok(committed)));
     }
     Ok(draft)
 }
 
-fn reply_all<A: Decider>(batch: Vec<Job<A>>, answers: Vec<Pending<A>>, rows_loaded: u64)
-{
+fn reply_all<A: Decider>(batch: Vec<Job<A>>, answers: Vec<Pending<A>>, rows_loaded: u64) {
     let resolve = |p: &Pending<A>| -> Answer<A> {
         let done = match p {
             Pending::Done(r) => r,
@@ -295,7 +373,11 @@ fn reply_all<A: Decider>(batch: Vec<Job<A>>, answers: Vec<Pending<A>>, rows_load
             },
         };
         match done {
-            Ok(events) => Ok(Outcome { events: events.clone(), replayed: matches!(p, Pending::SameAs(_)), rows_loaded }),
+            Ok(events) => Ok(Outcome {
+                events: events.clone(),
+                replayed: matches!(p, Pending::SameAs(_)),
+                rows_loaded,
+            }),
             Err(e) => Err(CommandError::Rejected(e.clone())),
         }
     };
@@ -310,7 +392,11 @@ fn fail_all<A: Decider>(batch: Vec<Job<A>>, error: &StoreError) {
     }
 }
 
-async fn maybe_snapshot<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &str, state: &mut Option<Loaded<A>>) {
+async fn maybe_snapshot<A: Decider, S: EventStore>(
+    shared: &Shared<A, S>,
+    id: &str,
+    state: &mut Option<Loaded<A>>,
+) {
     let Some(loaded) = state.as_mut() else { return };
     if loaded.version - loaded.snapshot_version < shared.config.snapshot_every.max(1) {
         return;
@@ -319,7 +405,11 @@ async fn maybe_snapshot<A: Decider, S: EventStore>(shared: &Shared<A, S>, id: &s
         Ok(p) => p,
         Err(e) => return tracing::warn!(error = %e, "cannot serialise snapshot"),
     };
-    let snapshot = Snapshot { last_sequence: loaded.version, last_occurred_at: loaded.last_occurred_at, payload };
+    let snapshot = Snapshot {
+        last_sequence: loaded.version,
+        last_occurred_at: loaded.last_occurred_at,
+        payload,
+    };
     match shared.store.save_snapshot(A::TYPE, id, &snapshot).await {
         Ok(()) => loaded.snapshot_version = loaded.version,
         Err(e) => tracing::warn!(aggregate_type = A::TYPE, error = %e, "snapshot not saved"),

@@ -34,14 +34,24 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub fn new(pool: PgPool) -> PostgresStore {
-        PostgresStore { repository: std::sync::Arc::new(PostgresEventRepository::new(pool.clone())), pool }
+        PostgresStore {
+            repository: std::sync::Arc::new(PostgresEventRepository::new(pool.clone())),
+            pool,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    async fn read(&self, sql: &str, aggregate_type: &str, aggregate_id: &str, a: i64, b: i64) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read(
+        &self,
+        sql: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(sql)
             .bind(aggregate_type)
             .bind(aggregate_id)
@@ -51,13 +61,13 @@ impl PostgresStore {
             .await?;
         rows.iter().map(row_to_event).collect()
     }
-
 }
 
 fn row_to_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
     let sequence: i64 = row.try_get("sequence")?;
     Ok(StoredEvent {
-        sequence: u64::try_from(sequence).map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?,
+        sequence: u64::try_from(sequence)
+            .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?,
         event_type: row.try_get("event_type")?,
         payload: row.try_get("payload")?,
         metadata: row.try_get("metadata")?,
@@ -81,8 +91,13 @@ SELECT sequence, event_type, payload, metadata FROM events
  ORDER BY sequence";
 
 impl EventStore for PostgresStore {
-    async fn load_after<A: Aggregate>(&self, aggregate_id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
-        let after = usize::try_from(after).map_err(|_| StoreError::Corrupt("sequence out of range".into()))?;
+    async fn load_after<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let after =
+            usize::try_from(after).map_err(|_| StoreError::Corrupt("sequence out of range".into()))?;
         let events = self
             .repository
             .get_last_events::<A>(aggregate_id, after)
@@ -99,11 +114,28 @@ impl EventStore for PostgresStore {
             .collect())
     }
 
-    async fn load_range(&self, aggregate_type: &str, aggregate_id: &str, first: u64, last: u64) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(SELECT_RANGE, aggregate_type, aggregate_id, seq(first).saturating_sub(1), seq(last)).await
+    async fn load_range(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(
+            SELECT_RANGE,
+            aggregate_type,
+            aggregate_id,
+            seq(first).saturating_sub(1),
+            seq(last),
+        )
+        .await
     }
 
-    async fn snapshot(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+    async fn snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
         let row = sqlx::query(
             "SELECT last_sequence, last_occurred_at, payload FROM aggregate_snapshots
               WHERE aggregate_type = $1 AND aggregate_id = $2",
@@ -115,13 +147,19 @@ impl EventStore for PostgresStore {
         let Some(row) = row else { return Ok(None) };
         let last: i64 = row.try_get("last_sequence")?;
         Ok(Some(Snapshot {
-            last_sequence: u64::try_from(last).map_err(|_| StoreError::Corrupt("negative snapshot sequence".into()))?,
+            last_sequence: u64::try_from(last)
+                .map_err(|_| StoreError::Corrupt("negative snapshot sequence".into()))?,
             last_occurred_at: row.try_get("last_occurred_at")?,
             payload: row.try_get("payload")?,
         }))
     }
 
-    async fn save_snapshot(&self, aggregate_type: &str, aggregate_id: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+    async fn save_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, last_sequence, last_occurred_at, payload)
              VALUES ($1, $2, $3, $4, $5::text::json)
@@ -140,7 +178,12 @@ impl EventStore for PostgresStore {
         Ok(())
     }
 
-    async fn find_keys(&self, aggregate_type: &str, aggregate_id: &str, keys: &[String]) -> Result<Vec<KeyRecord>, StoreError> {
+    async fn find_keys(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT key, first_sequence, last_sequence FROM idempotency_keys
               WHERE aggregate_type = $1 AND aggregate_id = $2 AND key = ANY($3)",
@@ -154,7 +197,11 @@ impl EventStore for PostgresStore {
             .map(|r| {
                 let first: i64 = r.try_get("first_sequence")?;
                 let last: i64 = r.try_get("last_sequence")?;
-                Ok(KeyRecord { key: r.try_get("key")?, first_sequence: first.max(0) as u64, last_sequence: last.max(0) as u64 })
+                Ok(KeyRecord {
+                    key: r.try_get("key")?,
+                    first_sequence: first.max(0) as u64,
+                    last_sequence: last.max(0) as u64,
+                })
             })
             .collect()
     }
@@ -183,7 +230,13 @@ impl EventStore for PostgresStore {
             .bind(&lasts)
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| if is_conflict(&e) { StoreError::Conflict } else { StoreError::Database(e) })?;
+            .map_err(|e| {
+                if is_conflict(&e) {
+                    StoreError::Conflict
+                } else {
+                    StoreError::Database(e)
+                }
+            })?;
         let last: Option<i64> = row.try_get("last_position")?;
         last.ok_or_else(|| StoreError::Corrupt("append wrote no events".into()))
     }

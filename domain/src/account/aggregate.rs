@@ -118,7 +118,10 @@ impl Account {
     fn amount(&self, amount: Money, allow_zero: bool) -> Result<Money, AccountError> {
         let currency = self.require_open()?;
         if amount.currency() != currency {
-            return Err(AccountError::WrongCurrency { expected: currency, got: amount.currency() });
+            return Err(AccountError::WrongCurrency {
+                expected: currency,
+                got: amount.currency(),
+            });
         }
         if amount.is_negative() || (!allow_zero && amount.is_zero()) {
             return Err(AccountError::AmountMustBePositive(amount));
@@ -135,8 +138,16 @@ impl Account {
         use AccountCommand as C;
         match command {
             C::OpenAccount { account_id, currency } => self.open(*account_id, *currency),
-            C::PurchaseCredit { payment_id, paid, bonus } => self.purchase(payment_id, *paid, *bonus),
-            C::GrantCredit { grant_id, amount, promotion } => {
+            C::PurchaseCredit {
+                payment_id,
+                paid,
+                bonus,
+            } => self.purchase(payment_id, *paid, *bonus),
+            C::GrantCredit {
+                grant_id,
+                amount,
+                promotion,
+            } => {
                 self.require_open()?;
                 if self.banned {
                     return Err(AccountError::Banned);
@@ -146,10 +157,21 @@ impl Account {
                 let mut d = self.draft()?;
                 d.credit(LedgerAccount::Promotions, amount)?;
                 let (postings, after) = d.finish()?;
-                let event = AccountEvent::CreditGranted { grant_id: *grant_id, amount, promotion, postings };
+                let event = AccountEvent::CreditGranted {
+                    grant_id: *grant_id,
+                    amount,
+                    promotion,
+                    postings,
+                };
                 Ok(self.with_receivable_follow_up(vec![event], after))
             }
-            C::AdjustCredit { amount, reason, actor, call_id, correction } => {
+            C::AdjustCredit {
+                amount,
+                reason,
+                actor,
+                call_id,
+                correction,
+            } => {
                 let reason = text("reason", reason)?;
                 let correction = correction.as_deref().map(|c| text("correction", c)).transpose()?;
                 let mut d = self.draft()?;
@@ -176,15 +198,25 @@ impl Account {
                 };
                 Ok(self.with_receivable_follow_up(vec![event], after))
             }
-            C::ReserveCredit { reservation_id, call_id, amount } => {
-                self.reserve(*reservation_id, *call_id, *amount)
-            }
+            C::ReserveCredit {
+                reservation_id,
+                call_id,
+                amount,
+            } => self.reserve(*reservation_id, *call_id, *amount),
             C::SettleCall { call_id, cost } => self.settle(*call_id, *cost),
-            C::ReleaseReservation { reservation_id, reason } => self.release(*reservation_id, *reason),
-            C::RecordRefund { payment_id, refunded_total } => self.refund(payment_id, *refunded_total),
-            C::OpenDispute { dispute_id, payment_id, amount } => {
-                self.open_dispute(dispute_id, payment_id, *amount)
-            }
+            C::ReleaseReservation {
+                reservation_id,
+                reason,
+            } => self.release(*reservation_id, *reason),
+            C::RecordRefund {
+                payment_id,
+                refunded_total,
+            } => self.refund(payment_id, *refunded_total),
+            C::OpenDispute {
+                dispute_id,
+                payment_id,
+                amount,
+            } => self.open_dispute(dispute_id, payment_id, *amount),
             C::WinDispute { dispute_id } => self.close_dispute(dispute_id, true),
             C::LoseDispute { dispute_id } => self.close_dispute(dispute_id, false),
             C::Freeze { reason, actor, note } => {
@@ -196,7 +228,11 @@ impl Account {
                     return Err(AccountError::AlreadyFrozen(*reason));
                 }
                 let note = text_or_empty(note)?;
-                Ok(vec![AccountEvent::AccountFrozen { reason: *reason, actor: *actor, note }])
+                Ok(vec![AccountEvent::AccountFrozen {
+                    reason: *reason,
+                    actor: *actor,
+                    note,
+                }])
             }
             C::Unfreeze { reason, actor, note } => {
                 self.require_open()?;
@@ -207,14 +243,21 @@ impl Account {
                     return Err(AccountError::NotFrozenFor(*reason));
                 }
                 let note = text_or_empty(note)?;
-                Ok(vec![AccountEvent::AccountUnfrozen { reason: *reason, actor: *actor, note }])
+                Ok(vec![AccountEvent::AccountUnfrozen {
+                    reason: *reason,
+                    actor: *actor,
+                    note,
+                }])
             }
             C::Ban { actor, reason } => {
                 self.require_open()?;
                 if self.banned {
                     return Err(AccountError::AlreadyBanned);
                 }
-                Ok(vec![AccountEvent::AccountBanned { actor: *actor, reason: text("reason", reason)? }])
+                Ok(vec![AccountEvent::AccountBanned {
+                    actor: *actor,
+                    reason: text("reason", reason)?,
+                }])
             }
         }
     }
@@ -226,7 +269,12 @@ impl Account {
         Ok(vec![AccountEvent::AccountOpened { account_id, currency }])
     }
 
-    fn purchase(&self, payment_id: &PaymentId, paid: Money, bonus: Money) -> Result<Vec<AccountEvent>, AccountError> {
+    fn purchase(
+        &self,
+        payment_id: &PaymentId,
+        paid: Money,
+        bonus: Money,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         let paid = self.amount(paid, false)?;
         let bonus = self.amount(bonus, true)?;
         if self.payments.contains_key(payment_id) {
@@ -236,11 +284,21 @@ impl Account {
         d.credit(LedgerAccount::StripeClearing, paid)?;
         d.credit(LedgerAccount::Promotions, bonus)?;
         let (postings, after) = d.finish()?;
-        let event = AccountEvent::CreditPurchased { payment_id: payment_id.clone(), paid, bonus, postings };
+        let event = AccountEvent::CreditPurchased {
+            payment_id: payment_id.clone(),
+            paid,
+            bonus,
+            postings,
+        };
         Ok(self.with_receivable_follow_up(vec![event], after))
     }
 
-    fn reserve(&self, reservation_id: ReservationId, call_id: CallId, amount: Money) -> Result<Vec<AccountEvent>, AccountError> {
+    fn reserve(
+        &self,
+        reservation_id: ReservationId,
+        call_id: CallId,
+        amount: Money,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         self.require_open()?;
         if self.banned {
             return Err(AccountError::Banned);
@@ -264,7 +322,12 @@ impl Account {
         let mut d = self.draft()?;
         d.flow(LedgerAccount::Available, LedgerAccount::Reserved, amount)?;
         let (postings, _) = d.finish()?;
-        Ok(vec![AccountEvent::CreditReserved { reservation_id, call_id, amount, postings }])
+        Ok(vec![AccountEvent::CreditReserved {
+            reservation_id,
+            call_id,
+            amount,
+            postings,
+        }])
     }
 
     fn settle(&self, call_id: CallId, cost: Money) -> Result<Vec<AccountEvent>, AccountError> {
@@ -278,7 +341,11 @@ impl Account {
         if held.is_empty() {
             return Err(AccountError::NothingReservedForCall(call_id));
         }
-        let reserved = self.money(held.iter().try_fold(0i64, |s, (_, a)| s.checked_add(*a)).ok_or(AccountError::Overflow)?);
+        let reserved = self.money(
+            held.iter()
+                .try_fold(0i64, |s, (_, a)| s.checked_add(*a))
+                .ok_or(AccountError::Overflow)?,
+        );
         let charged = cost.min(reserved).map_err(AccountError::money)?;
         let overrun = cost.checked_sub(charged).map_err(AccountError::money)?;
         let unused = reserved.checked_sub(charged).map_err(AccountError::money)?;
@@ -299,29 +366,55 @@ impl Account {
         Ok(self.with_receivable_follow_up(vec![event], after))
     }
 
-    fn release(&self, reservation_id: ReservationId, reason: ReleaseReason) -> Result<Vec<AccountEvent>, AccountError> {
+    fn release(
+        &self,
+        reservation_id: ReservationId,
+        reason: ReleaseReason,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         self.require_open()?;
-        let held = self.reservations.get(&reservation_id).ok_or(AccountError::UnknownReservation(reservation_id))?;
+        let held = self
+            .reservations
+            .get(&reservation_id)
+            .ok_or(AccountError::UnknownReservation(reservation_id))?;
         let amount = self.money(held.amount_micros);
         let mut d = self.draft()?;
         d.credit(LedgerAccount::Reserved, amount)?;
         let (postings, after) = d.finish()?;
-        let event = AccountEvent::ReservationReleased { reservation_id, call_id: held.call_id, amount, reason, postings };
+        let event = AccountEvent::ReservationReleased {
+            reservation_id,
+            call_id: held.call_id,
+            amount,
+            reason,
+            postings,
+        };
         Ok(self.with_receivable_follow_up(vec![event], after))
     }
 
-    fn refund(&self, payment_id: &PaymentId, refunded_total: Money) -> Result<Vec<AccountEvent>, AccountError> {
+    fn refund(
+        &self,
+        payment_id: &PaymentId,
+        refunded_total: Money,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         let refunded_total = self.amount(refunded_total, true)?;
-        let terms = self.payments.get(payment_id).ok_or_else(|| AccountError::UnknownPayment(payment_id.clone()))?;
+        let terms = self
+            .payments
+            .get(payment_id)
+            .ok_or_else(|| AccountError::UnknownPayment(payment_id.clone()))?;
         if refunded_total.micros() > terms.paid_micros {
-            return Err(AccountError::RefundExceedsPayment { paid: self.money(terms.paid_micros), refunded_total });
+            return Err(AccountError::RefundExceedsPayment {
+                paid: self.money(terms.paid_micros),
+                refunded_total,
+            });
         }
         if refunded_total.micros() <= terms.refunded_micros {
             // Stripe's amount is cumulative: nothing new has been refunded.
             return Ok(vec![]);
         }
         let refunded = self.money(refunded_total.micros() - terms.refunded_micros);
-        let bonus_total = self.money(terms.bonus_micros).mul_div_floor(refunded_total.micros(), terms.paid_micros).map_err(AccountError::money)?;
+        let bonus_total = self
+            .money(terms.bonus_micros)
+            .mul_div_floor(refunded_total.micros(), terms.paid_micros)
+            .map_err(AccountError::money)?;
         let bonus_reversed = self.money(bonus_total.micros() - terms.bonus_reversed_micros);
         let mut d = self.draft()?;
         d.debit(LedgerAccount::StripeClearing, refunded)?;
@@ -337,14 +430,25 @@ impl Account {
         Ok(self.with_receivable_follow_up(vec![event], after))
     }
 
-    fn open_dispute(&self, dispute_id: &DisputeId, payment_id: &PaymentId, amount: Money) -> Result<Vec<AccountEvent>, AccountError> {
+    fn open_dispute(
+        &self,
+        dispute_id: &DisputeId,
+        payment_id: &PaymentId,
+        amount: Money,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         let amount = self.amount(amount, false)?;
-        let terms = self.payments.get(payment_id).ok_or_else(|| AccountError::UnknownPayment(payment_id.clone()))?;
+        let terms = self
+            .payments
+            .get(payment_id)
+            .ok_or_else(|| AccountError::UnknownPayment(payment_id.clone()))?;
         if self.disputes.contains_key(dispute_id) {
             return Err(AccountError::DuplicateDispute(dispute_id.clone()));
         }
         if amount.micros() > terms.paid_micros {
-            return Err(AccountError::DisputeExceedsPayment { paid: self.money(terms.paid_micros), disputed: amount });
+            return Err(AccountError::DisputeExceedsPayment {
+                paid: self.money(terms.paid_micros),
+                disputed: amount,
+            });
         }
         let mut d = self.draft()?;
         d.debit(LedgerAccount::Disputed, amount)?;
@@ -370,14 +474,21 @@ impl Account {
     /// amount goes back through Stripe and the account stays frozen for review.
     fn close_dispute(&self, dispute_id: &DisputeId, won: bool) -> Result<Vec<AccountEvent>, AccountError> {
         self.require_open()?;
-        let open = self.disputes.get(dispute_id).ok_or_else(|| AccountError::UnknownDispute(dispute_id.clone()))?;
+        let open = self
+            .disputes
+            .get(dispute_id)
+            .ok_or_else(|| AccountError::UnknownDispute(dispute_id.clone()))?;
         let amount = self.money(open.amount_micros);
         let mut d = self.draft()?;
         let dispute_id = dispute_id.clone();
         if won {
             d.credit(LedgerAccount::Disputed, amount)?;
             let (postings, after) = d.finish()?;
-            let mut events = vec![AccountEvent::DisputeWon { dispute_id: dispute_id.clone(), amount, postings }];
+            let mut events = vec![AccountEvent::DisputeWon {
+                dispute_id: dispute_id.clone(),
+                amount,
+                postings,
+            }];
             if self.disputes.len() == 1 && self.frozen.contains(&FreezeReason::Dispute) {
                 events.push(AccountEvent::AccountUnfrozen {
                     reason: FreezeReason::Dispute,
@@ -389,12 +500,20 @@ impl Account {
         } else {
             d.flow(LedgerAccount::Disputed, LedgerAccount::StripeClearing, amount)?;
             let (postings, _) = d.finish()?;
-            Ok(vec![AccountEvent::DisputeLost { dispute_id, amount, postings }])
+            Ok(vec![AccountEvent::DisputeLost {
+                dispute_id,
+                amount,
+                postings,
+            }])
         }
     }
 
     /// Freezes with reason `receivable` when money becomes owed, lifts it when paid off.
-    fn with_receivable_follow_up(&self, mut events: Vec<AccountEvent>, after: CustomerBalances) -> Vec<AccountEvent> {
+    fn with_receivable_follow_up(
+        &self,
+        mut events: Vec<AccountEvent>,
+        after: CustomerBalances,
+    ) -> Vec<AccountEvent> {
         let standing = self.frozen.contains(&FreezeReason::Receivable);
         if after.receivable < 0 && !standing {
             events.push(AccountEvent::AccountFrozen {
@@ -425,12 +544,29 @@ impl Account {
                 self.id = Some(*account_id);
                 self.currency = Some(*currency);
             }
-            AccountEvent::CreditPurchased { payment_id, paid, bonus, .. } => {
-                let terms = PaymentTerms { paid_micros: paid.micros(), bonus_micros: bonus.micros(), ..Default::default() };
+            AccountEvent::CreditPurchased {
+                payment_id,
+                paid,
+                bonus,
+                ..
+            } => {
+                let terms = PaymentTerms {
+                    paid_micros: paid.micros(),
+                    bonus_micros: bonus.micros(),
+                    ..Default::default()
+                };
                 self.payments.insert(payment_id.clone(), terms);
             }
-            AccountEvent::CreditReserved { reservation_id, call_id, amount, .. } => {
-                let held = OpenReservation { call_id: *call_id, amount_micros: amount.micros() };
+            AccountEvent::CreditReserved {
+                reservation_id,
+                call_id,
+                amount,
+                ..
+            } => {
+                let held = OpenReservation {
+                    call_id: *call_id,
+                    amount_micros: amount.micros(),
+                };
                 self.reservations.insert(*reservation_id, held);
             }
             AccountEvent::ReservationSettled { reservation_ids, .. } => {
@@ -441,14 +577,29 @@ impl Account {
             AccountEvent::ReservationReleased { reservation_id, .. } => {
                 self.reservations.remove(reservation_id);
             }
-            AccountEvent::PaymentRefunded { payment_id, refunded_total, bonus_reversed, .. } => {
+            AccountEvent::PaymentRefunded {
+                payment_id,
+                refunded_total,
+                bonus_reversed,
+                ..
+            } => {
                 if let Some(terms) = self.payments.get_mut(payment_id) {
                     terms.refunded_micros = refunded_total.micros();
-                    terms.bonus_reversed_micros = terms.bonus_reversed_micros.saturating_add(bonus_reversed.micros());
+                    terms.bonus_reversed_micros = terms
+                        .bonus_reversed_micros
+                        .saturating_add(bonus_reversed.micros());
                 }
             }
-            AccountEvent::DisputeOpened { dispute_id, payment_id, amount, .. } => {
-                let open = OpenDisputeState { payment_id: payment_id.clone(), amount_micros: amount.micros() };
+            AccountEvent::DisputeOpened {
+                dispute_id,
+                payment_id,
+                amount,
+                ..
+            } => {
+                let open = OpenDisputeState {
+                    payment_id: payment_id.clone(),
+                    amount_micros: amount.micros(),
+                };
                 self.disputes.insert(dispute_id.clone(), open);
             }
             AccountEvent::DisputeWon { dispute_id, .. } | AccountEvent::DisputeLost { dispute_id, .. } => {
@@ -472,7 +623,10 @@ fn text(field: &'static str, value: &str) -> Result<String, AccountError> {
         return Err(AccountError::MissingText(field));
     }
     if trimmed.chars().count() > MAX_TEXT_CHARS {
-        return Err(AccountError::TextTooLong { field, max: MAX_TEXT_CHARS });
+        return Err(AccountError::TextTooLong {
+            field,
+            max: MAX_TEXT_CHARS,
+        });
     }
     Ok(trimmed.to_owned())
 }
@@ -492,7 +646,12 @@ impl Aggregate for Account {
     type Error = AccountError;
     type Services = ();
 
-    async fn handle(&mut self, command: AccountCommand, _: &(), sink: &EventSink<Self>) -> Result<(), AccountError> {
+    async fn handle(
+        &mut self,
+        command: AccountCommand,
+        _: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
         for event in self.decide(&command)? {
             sink.write(event, self).await;
         }

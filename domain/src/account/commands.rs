@@ -10,10 +10,21 @@ use crate::money::{Currency, Money};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum AccountCommand {
-    OpenAccount { account_id: AccountId, currency: Currency },
+    OpenAccount {
+        account_id: AccountId,
+        currency: Currency,
+    },
     /// A Stripe payment that succeeded: `paid` from the card, `bonus` from the tier's terms.
-    PurchaseCredit { payment_id: PaymentId, paid: Money, bonus: Money },
-    GrantCredit { grant_id: GrantId, amount: Money, promotion: String },
+    PurchaseCredit {
+        payment_id: PaymentId,
+        paid: Money,
+        bonus: Money,
+    },
+    GrantCredit {
+        grant_id: GrantId,
+        amount: Money,
+        promotion: String,
+    },
     /// An operator's correction, either sign; never takes `available` below zero.
     AdjustCredit {
         amount: Money,
@@ -22,18 +33,50 @@ pub enum AccountCommand {
         call_id: Option<CallId>,
         correction: Option<String>,
     },
-    ReserveCredit { reservation_id: ReservationId, call_id: CallId, amount: Money },
+    ReserveCredit {
+        reservation_id: ReservationId,
+        call_id: CallId,
+        amount: Money,
+    },
     /// Charge a finished call once, against everything reserved for it.
-    SettleCall { call_id: CallId, cost: Money },
-    ReleaseReservation { reservation_id: ReservationId, reason: ReleaseReason },
+    SettleCall {
+        call_id: CallId,
+        cost: Money,
+    },
+    ReleaseReservation {
+        reservation_id: ReservationId,
+        reason: ReleaseReason,
+    },
     /// Stripe's cumulative refunded amount for a payment.
-    RecordRefund { payment_id: PaymentId, refunded_total: Money },
-    OpenDispute { dispute_id: DisputeId, payment_id: PaymentId, amount: Money },
-    WinDispute { dispute_id: DisputeId },
-    LoseDispute { dispute_id: DisputeId },
-    Freeze { reason: FreezeReason, actor: Option<ActorId>, note: String },
-    Unfreeze { reason: FreezeReason, actor: Option<ActorId>, note: String },
-    Ban { actor: ActorId, reason: String },
+    RecordRefund {
+        payment_id: PaymentId,
+        refunded_total: Money,
+    },
+    OpenDispute {
+        dispute_id: DisputeId,
+        payment_id: PaymentId,
+        amount: Money,
+    },
+    WinDispute {
+        dispute_id: DisputeId,
+    },
+    LoseDispute {
+        dispute_id: DisputeId,
+    },
+    Freeze {
+        reason: FreezeReason,
+        actor: Option<ActorId>,
+        note: String,
+    },
+    Unfreeze {
+        reason: FreezeReason,
+        actor: Option<ActorId>,
+        note: String,
+    },
+    Ban {
+        actor: ActorId,
+        reason: String,
+    },
 }
 
 impl AccountCommand {

@@ -74,5 +74,9 @@ impl AccountError {
 }
 
 fn reasons_text(reasons: &[FreezeReason]) -> String {
-    reasons.iter().map(|r| format!("{r:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
+    reasons
+        .iter()
+        .map(|r| format!("{r:?}").to_lowercase())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

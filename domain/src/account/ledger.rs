@@ -15,7 +15,11 @@ pub(crate) struct Draft {
 
 impl Draft {
     pub(crate) fn new(currency: Currency, balances: CustomerBalances) -> Draft {
-        Draft { currency, balances, builder: PostingsBuilder::new() }
+        Draft {
+            currency,
+            balances,
+            builder: PostingsBuilder::new(),
+        }
     }
 
     fn money(&self, micros: i64) -> Money {
@@ -23,7 +27,12 @@ impl Draft {
     }
 
     /// Moves `amount` between two ledger accounts.
-    pub(crate) fn flow(&mut self, from: LedgerAccount, to: LedgerAccount, amount: Money) -> Result<(), AccountError> {
+    pub(crate) fn flow(
+        &mut self,
+        from: LedgerAccount,
+        to: LedgerAccount,
+        amount: Money,
+    ) -> Result<(), AccountError> {
         self.builder.flow(from, to, amount).map_err(AccountError::money)?;
         let micros = amount.micros();
         if let Some(slot) = self.balances.slot(from) {
@@ -38,7 +47,13 @@ impl Draft {
     /// Money arriving for the customer from `from`: it pays what is owed first, the rest
     /// becomes available.
     pub(crate) fn credit(&mut self, from: LedgerAccount, amount: Money) -> Result<(), AccountError> {
-        let owed = self.money(self.balances.receivable.checked_neg().ok_or(AccountError::Overflow)?.max(0));
+        let owed = self.money(
+            self.balances
+                .receivable
+                .checked_neg()
+                .ok_or(AccountError::Overflow)?
+                .max(0),
+        );
         let to_receivable = amount.min(owed).map_err(AccountError::money)?;
         let rest = amount.checked_sub(to_receivable).map_err(AccountError::money)?;
         self.flow(from, LedgerAccount::Receivable, to_receivable)?;

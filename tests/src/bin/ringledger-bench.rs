@@ -23,10 +23,17 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 
 #[derive(Parser)]
-#[command(name = "ringledger-bench", about = "RingLedger benchmarks (run with --release)")]
+#[command(
+    name = "ringledger-bench",
+    about = "RingLedger benchmarks (run with --release)"
+)]
 struct Cli {
     /// Postgres to benchmark on; a scratch database is created there and dropped afterwards.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
     database_url: String,
     #[command(subcommand)]
     suite: Suite,
@@ -60,26 +67,46 @@ struct Case {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.suite {
-        Suite::Ledger { seconds, accounts, connections } => ledger(&cli.database_url, seconds, accounts, connections).await,
+        Suite::Ledger {
+            seconds,
+            accounts,
+            connections,
+        } => ledger(&cli.database_url, seconds, accounts, connections).await,
     }
 }
 
 async fn ledger(admin_url: &str, seconds: u64, accounts: usize, connections: u32) -> anyhow::Result<()> {
     let name = format!("ringledger_bench_{}", std::process::id());
-    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await.context("connecting to DATABASE_URL")?;
-    admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
     admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
     let url = ringledger_tests::with_database(admin_url, &name);
     let result = run_ledger(&url, Duration::from_secs(seconds), accounts, connections).await;
-    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
     result
 }
 
 async fn run_ledger(url: &str, duration: Duration, spread: usize, connections: u32) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(connections).min_connections(connections).connect(url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(connections)
+        .connect(url)
+        .await?;
     ringledger_api::startup::MIGRATOR.run(&pool).await?;
-    pool.execute("CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, payload json NOT NULL)").await?;
-    let svc = AccountService::new(Arc::new(PostgresStore::new(pool.clone())), LedgerConfig::default());
+    pool.execute("CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, payload json NOT NULL)")
+        .await?;
+    let svc = AccountService::new(
+        Arc::new(PostgresStore::new(pool.clone())),
+        LedgerConfig::default(),
+    );
 
     eprintln!("opening and funding {} accounts (not measured)...", spread + 1);
     let hot = vec![AccountId::new_v7()];
@@ -88,22 +115,53 @@ async fn run_ledger(url: &str, duration: Duration, spread: usize, connections: u
     fund(&svc, &many).await?;
 
     let payload = sample_payload();
-    println!("{:<10} {:>9} {:>14} {:>10} {:>10}", "case", "writers", "events/s", "p50 ms", "p99 ms");
+    println!(
+        "{:<10} {:>9} {:>14} {:>10} {:>10}",
+        "case", "writers", "events/s", "p50 ms", "p99 ms"
+    );
     let mut cases = Vec::new();
     let mut baselines = Vec::new();
     for writers in [1usize, 8, 64] {
         let base = baseline(&pool, &payload, writers, duration).await?;
-        println!("{:<10} {:>9} {:>14.0} {:>10.3} {:>10.3}", "baseline", writers, base.events_per_s, ms(base.p50_us), ms(base.p99_us));
+        println!(
+            "{:<10} {:>9} {:>14.0} {:>10.3} {:>10.3}",
+            "baseline",
+            writers,
+            base.events_per_s,
+            ms(base.p50_us),
+            ms(base.p99_us)
+        );
         baselines.push(base);
         for set in [&hot, &many] {
             let case = pairs(&svc, set, writers, duration).await?;
-            let label = if set.len() == 1 { "1 account".to_owned() } else { format!("{} accts", set.len()) };
-            println!("{:<10} {:>9} {:>14.0} {:>10.3} {:>10.3}", label, writers, case.events_per_s, ms(case.p50_us), ms(case.p99_us));
+            let label = if set.len() == 1 {
+                "1 account".to_owned()
+            } else {
+                format!("{} accts", set.len())
+            };
+            println!(
+                "{:<10} {:>9} {:>14.0} {:>10.3} {:>10.3}",
+                label,
+                writers,
+                case.events_per_s,
+                ms(case.p50_us),
+                ms(case.p99_us)
+            );
             cases.push(case);
         }
     }
-    let find = |w: usize, a: usize| cases.iter().find(|c| c.writers == w && c.accounts == a).map(|c| c.events_per_s).unwrap_or(0.0);
-    let base64 = baselines.iter().find(|b| b.writers == 64).map(|b| b.events_per_s).unwrap_or(0.0);
+    let find = |w: usize, a: usize| {
+        cases
+            .iter()
+            .find(|c| c.writers == w && c.accounts == a)
+            .map(|c| c.events_per_s)
+            .unwrap_or(0.0)
+    };
+    let base64 = baselines
+        .iter()
+        .find(|b| b.writers == 64)
+        .map(|b| b.events_per_s)
+        .unwrap_or(0.0);
     let spread_rate = find(64, spread);
     let summary = json!({
         "suite": "ledger",
@@ -127,15 +185,26 @@ fn usd(micros: i64) -> Money {
 }
 
 async fn fund(svc: &AccountService<PostgresStore>, accounts: &[AccountId]) -> anyhow::Result<()> {
-    let chunks: Vec<Vec<AccountId>> = accounts.chunks(accounts.len().div_ceil(32).max(1)).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<AccountId>> = accounts
+        .chunks(accounts.len().div_ceil(32).max(1))
+        .map(|c| c.to_vec())
+        .collect();
     let tasks = chunks.into_iter().map(|chunk| {
         let svc = svc.clone();
         tokio::spawn(async move {
             for account in chunk {
-                let open = AccountCommand::OpenAccount { account_id: account, currency: Currency::USD };
+                let open = AccountCommand::OpenAccount {
+                    account_id: account,
+                    currency: Currency::USD,
+                };
                 svc.execute(account, Envelope::new(open)).await?;
-                let pi = PaymentId::parse(&format!("pi_{}", account.0.simple())).map_err(anyhow::Error::from)?;
-                let buy = AccountCommand::PurchaseCredit { payment_id: pi, paid: usd(1_000_000_000_000), bonus: usd(0) };
+                let pi =
+                    PaymentId::parse(&format!("pi_{}", account.0.simple())).map_err(anyhow::Error::from)?;
+                let buy = AccountCommand::PurchaseCredit {
+                    payment_id: pi,
+                    paid: usd(1_000_000_000_000),
+                    bonus: usd(0),
+                };
                 svc.execute(account, Envelope::new(buy)).await?;
             }
             anyhow::Ok(())
@@ -202,16 +271,30 @@ async fn baseline(pool: &PgPool, payload: &str, writers: usize, duration: Durati
         let (pool, payload) = (pool.clone(), payload.clone());
         async move {
             let t = Instant::now();
-            sqlx::query("INSERT INTO bench_baseline (payload) VALUES ($1::json)").bind(payload.as_str()).execute(&pool).await?;
+            sqlx::query("INSERT INTO bench_baseline (payload) VALUES ($1::json)")
+                .bind(payload.as_str())
+                .execute(&pool)
+                .await?;
             Ok(vec![micros_since(t)])
         }
     })
     .await?;
-    Ok(Case { writers, accounts: 0, events_per_s: rate, p50_us: hist.value_at_quantile(0.5), p99_us: hist.value_at_quantile(0.99) })
+    Ok(Case {
+        writers,
+        accounts: 0,
+        events_per_s: rate,
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+    })
 }
 
 /// One step = reserve then settle on a random account of the set: two commands, two events.
-async fn pairs(svc: &AccountService<PostgresStore>, accounts: &[AccountId], writers: usize, duration: Duration) -> anyhow::Result<Case> {
+async fn pairs(
+    svc: &AccountService<PostgresStore>,
+    accounts: &[AccountId],
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<Case> {
     let count = accounts.len();
     let accounts = Arc::new(accounts.to_vec());
     let svc = svc.clone();
@@ -220,16 +303,29 @@ async fn pairs(svc: &AccountService<PostgresStore>, accounts: &[AccountId], writ
         async move {
             let account = accounts[rand::thread_rng().gen_range(0..accounts.len())];
             let call = CallId::new_v7();
-            let reserve = AccountCommand::ReserveCredit { reservation_id: ReservationId::new_v7(), call_id: call, amount: usd(500_000) };
+            let reserve = AccountCommand::ReserveCredit {
+                reservation_id: ReservationId::new_v7(),
+                call_id: call,
+                amount: usd(500_000),
+            };
             let t = Instant::now();
             svc.execute(account, Envelope::new(reserve)).await?;
             let reserved_us = micros_since(t);
-            let settle = AccountCommand::SettleCall { call_id: call, cost: usd(13_725) };
+            let settle = AccountCommand::SettleCall {
+                call_id: call,
+                cost: usd(13_725),
+            };
             let t = Instant::now();
             svc.execute(account, Envelope::new(settle)).await?;
             Ok(vec![reserved_us, micros_since(t)])
         }
     })
     .await?;
-    Ok(Case { writers, accounts: count, events_per_s: rate, p50_us: hist.value_at_quantile(0.5), p99_us: hist.value_at_quantile(0.99) })
+    Ok(Case {
+        writers,
+        accounts: count,
+        events_per_s: rate,
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+    })
 }
