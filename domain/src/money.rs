@@ -136,6 +136,16 @@ impl Money {
         self.micros > 0
     }
 
+    /// `i64::MIN` has no positive counterpart (and no decimal form that parses back), so
+    /// checked arithmetic treats it as out of range: every result can be negated and stored.
+    fn in_range(micros: i64, currency: Currency) -> Result<Money, MoneyError> {
+        if micros == i64::MIN {
+            Err(MoneyError::Overflow)
+        } else {
+            Ok(Money { micros, currency })
+        }
+    }
+
     fn same_currency(&self, other: &Money) -> Result<(), MoneyError> {
         if self.currency == other.currency {
             Ok(())
@@ -153,7 +163,7 @@ impl Money {
             .micros
             .checked_add(other.micros)
             .ok_or(MoneyError::Overflow)?;
-        Ok(Money { micros, ..self })
+        Money::in_range(micros, self.currency)
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
@@ -162,7 +172,7 @@ impl Money {
             .micros
             .checked_sub(other.micros)
             .ok_or(MoneyError::Overflow)?;
-        Ok(Money { micros, ..self })
+        Money::in_range(micros, self.currency)
     }
 
     pub fn checked_neg(self) -> Result<Money, MoneyError> {
@@ -185,7 +195,7 @@ impl Money {
         let product = i128::from(self.micros) * i128::from(numerator);
         let quotient = product.div_euclid(i128::from(denominator));
         let micros = i64::try_from(quotient).map_err(|_| MoneyError::Overflow)?;
-        Ok(Money { micros, ..self })
+        Money::in_range(micros, self.currency)
     }
 
     /// The decimal amount with all six places, e.g. `"0.013500"`.

@@ -76,6 +76,7 @@ impl CustomerBalances {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Account {
     pub(crate) id: Option<AccountId>,
     pub(crate) currency: Option<Currency>,
@@ -85,6 +86,8 @@ pub struct Account {
     pub(crate) disputes: BTreeMap<DisputeId, OpenDisputeState>,
     pub(crate) frozen: BTreeSet<FreezeReason>,
     pub(crate) banned: bool,
+    /// A dispute was lost: the `dispute` reason waits for an operator, whatever else is won.
+    pub(crate) dispute_lost: bool,
 }
 
 impl Account {
@@ -172,6 +175,7 @@ impl Account {
                 call_id,
                 correction,
             } => {
+                self.require_open()?;
                 let reason = text("reason", reason)?;
                 let correction = correction.as_deref().map(|c| text("correction", c)).transpose()?;
                 let mut d = self.draft()?;
@@ -444,9 +448,17 @@ impl Account {
         if self.disputes.contains_key(dispute_id) {
             return Err(AccountError::DuplicateDispute(dispute_id.clone()));
         }
-        if amount.micros() > terms.paid_micros {
+        // What can still be disputed: paid, less refunds, less disputes already open on it.
+        let held: i64 = self
+            .disputes
+            .values()
+            .filter(|d| &d.payment_id == payment_id)
+            .map(|d| d.amount_micros)
+            .sum();
+        let open_to_dispute = terms.paid_micros - terms.refunded_micros - held;
+        if amount.micros() > open_to_dispute {
             return Err(AccountError::DisputeExceedsPayment {
-                paid: self.money(terms.paid_micros),
+                paid: self.money(open_to_dispute),
                 disputed: amount,
             });
         }
@@ -489,7 +501,8 @@ impl Account {
                 amount,
                 postings,
             }];
-            if self.disputes.len() == 1 && self.frozen.contains(&FreezeReason::Dispute) {
+            let last_open = self.disputes.len() == 1;
+            if last_open && !self.dispute_lost && self.frozen.contains(&FreezeReason::Dispute) {
                 events.push(AccountEvent::AccountUnfrozen {
                     reason: FreezeReason::Dispute,
                     actor: None,
@@ -519,7 +532,7 @@ impl Account {
             events.push(AccountEvent::AccountFrozen {
                 reason: FreezeReason::Receivable,
                 actor: None,
-                note: format!("{} owed", self.money(-after.receivable)),
+                note: format!("{} owed", self.money(after.receivable.saturating_neg())),
             });
         } else if after.receivable == 0 && standing {
             events.push(AccountEvent::AccountUnfrozen {
@@ -602,14 +615,21 @@ impl Account {
                 };
                 self.disputes.insert(dispute_id.clone(), open);
             }
-            AccountEvent::DisputeWon { dispute_id, .. } | AccountEvent::DisputeLost { dispute_id, .. } => {
+            AccountEvent::DisputeWon { dispute_id, .. } => {
                 self.disputes.remove(dispute_id);
+            }
+            AccountEvent::DisputeLost { dispute_id, .. } => {
+                self.disputes.remove(dispute_id);
+                self.dispute_lost = true;
             }
             AccountEvent::AccountFrozen { reason, .. } => {
                 self.frozen.insert(*reason);
             }
             AccountEvent::AccountUnfrozen { reason, .. } => {
                 self.frozen.remove(reason);
+                if *reason == FreezeReason::Dispute {
+                    self.dispute_lost = false;
+                }
             }
             AccountEvent::AccountBanned { .. } => self.banned = true,
             AccountEvent::CreditGranted { .. } | AccountEvent::CreditAdjusted { .. } => {}

@@ -50,7 +50,7 @@ pub enum AccountError {
     DuplicateDispute(DisputeId),
     #[error("dispute {0} is not open on this account")]
     UnknownDispute(DisputeId),
-    #[error("disputed amount {disputed} exceeds the {paid} paid")]
+    #[error("disputed amount {disputed} exceeds the {paid} still open to dispute on that payment (paid, less refunds and other open disputes)")]
     DisputeExceedsPayment { paid: Money, disputed: Money },
     #[error("{0} is required")]
     MissingText(&'static str),

@@ -35,11 +35,13 @@ impl Draft {
     ) -> Result<(), AccountError> {
         self.builder.flow(from, to, amount).map_err(AccountError::money)?;
         let micros = amount.micros();
+        // A balance must stay negatable (never i64::MIN), like every Money.
+        let in_range = |v: Option<i64>| v.filter(|v| *v != i64::MIN).ok_or(AccountError::Overflow);
         if let Some(slot) = self.balances.slot(from) {
-            *slot = slot.checked_sub(micros).ok_or(AccountError::Overflow)?;
+            *slot = in_range(slot.checked_sub(micros))?;
         }
         if let Some(slot) = self.balances.slot(to) {
-            *slot = slot.checked_add(micros).ok_or(AccountError::Overflow)?;
+            *slot = in_range(slot.checked_add(micros))?;
         }
         Ok(())
     }
