@@ -144,9 +144,8 @@ impl Config {
         // Other tools share the prefix (RINGLEDGER_TEST_DATABASE_URL, RINGLEDGER_CONFIG): read
         // only our own keys from the environment; a file with an unknown key is still refused.
         let prefixed = Env::prefixed("RINGLEDGER_").split("__").filter(|key| {
-            TOP_LEVEL_KEYS
-                .iter()
-                .any(|k| key.as_str().split('.').next() == Some(*k))
+            let head = key.as_str().split('.').next().unwrap_or_default();
+            TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(head))
         });
         let config: Config = figment
             .merge(database_url)
