@@ -140,3 +140,50 @@ mod tests {
         assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
     }
 }
+
+/// Helpers for tests that drive the Account ledger.
+pub mod accounts {
+    use std::sync::Arc;
+
+    use ringledger_api::ledger::{AccountService, LedgerConfig};
+    use ringledger_api::store::PostgresStore;
+    use ringledger_domain::account::{Account, AccountEvent};
+    use ringledger_domain::{AccountId, Currency, Money};
+    use sqlx::PgPool;
+
+    pub fn usd(units: i64) -> Money {
+        Money::from_micros(units.saturating_mul(1_000_000), Currency::USD)
+    }
+
+    /// A command service of its own (its own cache): one application instance.
+    pub fn service(pool: PgPool) -> AccountService<PostgresStore> {
+        AccountService::new(Arc::new(PostgresStore::new(pool)), LedgerConfig::default())
+    }
+
+    /// Folds the whole stream as stored, independently of any service's cache, checking that
+    /// sequences have no gaps.
+    pub async fn fold_stream(
+        pool: &PgPool,
+        account: AccountId,
+    ) -> anyhow::Result<(Account, Vec<AccountEvent>)> {
+        let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+            "SELECT sequence, payload::jsonb FROM events
+              WHERE aggregate_type = 'Account' AND aggregate_id = $1 ORDER BY sequence",
+        )
+        .bind(account.to_string())
+        .fetch_all(pool)
+        .await?;
+        let mut state = Account::default();
+        let mut events = Vec::with_capacity(rows.len());
+        for (i, (sequence, payload)) in rows.into_iter().enumerate() {
+            anyhow::ensure!(
+                sequence == i as i64 + 1,
+                "gap in the stream before sequence {sequence}"
+            );
+            let event: AccountEvent = serde_json::from_value(payload)?;
+            state.fold(&event);
+            events.push(event);
+        }
+        Ok((state, events))
+    }
+}

@@ -2,25 +2,15 @@
 //! application instances, conflict retries, bounded loading and monotonic `occurred_at`.
 //! Each test creates its own database and drops it afterwards.
 
-use std::sync::Arc;
-
 use chrono::{Duration as ChronoDuration, Utc};
 use futures::future::join_all;
-use ringledger_api::ledger::{AccountService, CommandError, Envelope, LedgerConfig};
+use ringledger_api::ledger::{AccountService, CommandError, Envelope};
 use ringledger_api::store::{Append, EventStore, NewEvent, PostgresStore};
-use ringledger_domain::account::{Account, AccountCommand, AccountError, AccountEvent, ReleaseReason};
-use ringledger_domain::{AccountId, CallId, Currency, Money, PaymentId, ReservationId};
+use ringledger_domain::account::{AccountCommand, AccountError, AccountEvent};
+use ringledger_domain::{AccountId, CallId, Currency, PaymentId, ReservationId};
+use ringledger_tests::accounts::{fold_stream, service, usd};
 use ringledger_tests::TestDb;
 use serde_json::json;
-use sqlx::PgPool;
-
-fn usd(units: i64) -> Money {
-    Money::from_units(units, Currency::USD).expect("small amount")
-}
-
-fn service(pool: PgPool) -> AccountService<PostgresStore> {
-    AccountService::new(Arc::new(PostgresStore::new(pool)), LedgerConfig::default())
-}
 
 async fn open_with(svc: &AccountService<PostgresStore>, account: AccountId, credit: i64) {
     let open = AccountCommand::OpenAccount {
@@ -36,26 +26,6 @@ async fn open_with(svc: &AccountService<PostgresStore>, account: AccountId, cred
     svc.execute(account, Envelope::with_key(buy, "pi_seed"))
         .await
         .expect("purchase");
-}
-
-/// Folds the whole stream as stored, independently of the service's cache.
-async fn fold_stream(pool: &PgPool, account: AccountId) -> (Account, Vec<AccountEvent>) {
-    let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
-        "SELECT sequence, payload::jsonb FROM events WHERE aggregate_type = 'Account' AND aggregate_id = $1 ORDER BY sequence",
-    )
-    .bind(account.to_string())
-    .fetch_all(pool)
-    .await
-    .expect("read stream");
-    let mut state = Account::default();
-    let mut events = Vec::new();
-    for (i, (sequence, payload)) in rows.into_iter().enumerate() {
-        assert_eq!(sequence, i as i64 + 1, "the stream has no gaps");
-        let event: AccountEvent = serde_json::from_value(payload).expect("stored event parses");
-        state.fold(&event);
-        events.push(event);
-    }
-    (state, events)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -97,7 +67,7 @@ async fn the_same_purchase_submitted_50_times_across_two_instances_credits_once(
         sequences.iter().all(|s| *s == sequences[0]),
         "all answers name the same event: {sequences:?}"
     );
-    let (state, events) = fold_stream(&db.pool, account).await;
+    let (state, events) = fold_stream(&db.pool, account).await.expect("stream folds");
     let purchases = events
         .iter()
         .filter(|e| matches!(e, AccountEvent::CreditPurchased { .. }))
@@ -140,7 +110,7 @@ async fn thirty_two_concurrent_reservations_never_exceed_the_balance() {
         }
     }
     assert_eq!(granted, 10, "a $10 balance covers exactly ten $1 reservations");
-    let (state, events) = fold_stream(&db.pool, account).await;
+    let (state, events) = fold_stream(&db.pool, account).await.expect("stream folds");
     let reserved_events = events
         .iter()
         .filter(|e| matches!(e, AccountEvent::CreditReserved { .. }))
@@ -298,130 +268,4 @@ async fn events_cannot_be_updated_or_deleted() {
     assert!(update.unwrap_err().to_string().contains("immutable"));
     let delete = sqlx::query("DELETE FROM events").execute(&db.pool).await;
     assert!(delete.is_err());
-}
-
-/// 100,000 events on one account; a fresh service (cold cache) reads its snapshot and the
-/// few events after it, never the whole stream. Asserted by rows read, not by time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loading_stays_bounded_on_an_account_with_100000_events() {
-    const EVENTS: u64 = 100_000;
-    let db = TestDb::create().await.expect("test database");
-    let store = PostgresStore::new(db.pool.clone());
-    let account = AccountId::new_v7();
-    let id = account.to_string();
-
-    // Seed through the real store: valid events decided by the real aggregate, in chunks.
-    let mut state = Account::default();
-    let mut pending: Vec<NewEvent> = Vec::new();
-    let mut sequence = 0u64;
-    let stamp = Utc::now();
-    let decide =
-        |cmd: AccountCommand, state: &mut Account, pending: &mut Vec<NewEvent>, sequence: &mut u64| {
-            for event in state.decide(&cmd).expect("valid seed command") {
-                state.fold(&event);
-                *sequence += 1;
-                pending.push(NewEvent {
-                    sequence: *sequence,
-                    event_type: event.name().into(),
-                    event_version: "1".into(),
-                    payload: serde_json::to_value(&event).unwrap(),
-                    metadata: json!({ "occurred_at": stamp.to_rfc3339() }),
-                });
-            }
-        };
-    decide(
-        AccountCommand::OpenAccount {
-            account_id: account,
-            currency: Currency::USD,
-        },
-        &mut state,
-        &mut pending,
-        &mut sequence,
-    );
-    decide(
-        AccountCommand::PurchaseCredit {
-            payment_id: PaymentId::parse("pi_big").unwrap(),
-            paid: usd(100),
-            bonus: usd(0),
-        },
-        &mut state,
-        &mut pending,
-        &mut sequence,
-    );
-    while sequence < EVENTS {
-        let reservation = ReservationId::new_v7();
-        decide(
-            AccountCommand::ReserveCredit {
-                reservation_id: reservation,
-                call_id: CallId::new_v7(),
-                amount: usd(1),
-            },
-            &mut state,
-            &mut pending,
-            &mut sequence,
-        );
-        decide(
-            AccountCommand::ReleaseReservation {
-                reservation_id: reservation,
-                reason: ReleaseReason::Unused,
-            },
-            &mut state,
-            &mut pending,
-            &mut sequence,
-        );
-        if pending.len() >= 5_000 || sequence >= EVENTS {
-            let batch = Append {
-                aggregate_type: "Account",
-                aggregate_id: &id,
-                occurred_at: stamp,
-                events: &pending,
-                keys: &[],
-            };
-            store.append(batch).await.expect("seed chunk");
-            pending.clear();
-        }
-    }
-    assert_eq!(sequence, EVENTS);
-
-    // First service: no snapshot yet, so it folds everything once and leaves a snapshot.
-    let first = service(db.pool.clone());
-    let grant = || AccountCommand::GrantCredit {
-        grant_id: ringledger_domain::GrantId::new_v7(),
-        amount: usd(1),
-        promotion: "loyal".into(),
-    };
-    let out = first.execute(account, Envelope::new(grant())).await.unwrap();
-    assert_eq!(
-        out.rows_loaded, EVENTS,
-        "without a snapshot the first load reads the stream once"
-    );
-
-    // A cold service reads the snapshot row and nothing else.
-    let cold = service(db.second_pool(2).await.unwrap());
-    let out = cold.execute(account, Envelope::new(grant())).await.unwrap();
-    assert_eq!(out.rows_loaded, 1, "snapshot only");
-    for _ in 0..150 {
-        cold.execute(account, Envelope::new(grant())).await.unwrap();
-    }
-    let colder = service(db.second_pool(2).await.unwrap());
-    let out = colder.execute(account, Envelope::new(grant())).await.unwrap();
-    let bound = 1 + LedgerConfig::default().snapshot_every;
-    assert!(
-        out.rows_loaded <= bound,
-        "read {} rows; the bound is {bound}",
-        out.rows_loaded
-    );
-
-    // And the state it decided on is exactly the full fold.
-    let (folded, _) = fold_stream(&db.pool, account).await;
-    assert_eq!(folded.balances().available, usd(100 + 153).micros());
-    let check = AccountCommand::ReserveCredit {
-        reservation_id: ReservationId::new_v7(),
-        call_id: CallId::new_v7(),
-        amount: Money::from_micros(folded.balances().available + 1, Currency::USD),
-    };
-    let refused = colder.execute(account, Envelope::new(check)).await;
-    assert!(
-        matches!(refused, Err(CommandError::Rejected(AccountError::InsufficientFunds { available, .. })) if available.micros() == folded.balances().available)
-    );
 }

@@ -71,15 +71,13 @@ async fn process<A: Decider, S: EventStore>(
 ) {
     let mut rows_loaded = 0u64;
     let max_retries = shared.config.max_conflict_retries;
-    // The cache is trusted until an append conflicts; then only the missed events are read.
-    let mut stale = state.is_none();
     for attempt in 0..=max_retries {
-        if stale {
+        // The cache is trusted until an append conflicts; then only the missed events are read.
+        if state.is_none() || attempt > 0 {
             if let Err(e) = catch_up(shared, id, state, &mut rows_loaded).await {
                 *state = None;
                 return fail_all(batch, &e);
             }
-            stale = false;
         }
         batch = match answer_known_keys(shared, id, batch, rows_loaded).await {
             Ok(rest) => rest,
@@ -124,7 +122,6 @@ async fn process<A: Decider, S: EventStore>(
                 return;
             }
             Err(StoreError::Conflict) => {
-                stale = true;
                 shared.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 let cap_ms = 1u64 << attempt.min(6);
                 let pause = rand::thread_rng().gen_range(0..=cap_ms);
