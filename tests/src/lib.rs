@@ -145,9 +145,9 @@ mod tests {
 pub mod accounts {
     use std::sync::Arc;
 
-    use ringledger_api::ledger::{AccountService, LedgerConfig};
+    use ringledger_api::ledger::{AccountService, Envelope, LedgerConfig};
     use ringledger_api::store::PostgresStore;
-    use ringledger_domain::account::{Account, AccountEvent};
+    use ringledger_domain::account::{Account, AccountCommand, AccountEvent};
     use ringledger_domain::{AccountId, Currency, Money};
     use sqlx::PgPool;
 
@@ -158,6 +158,16 @@ pub mod accounts {
     /// A command service of its own (its own cache): one application instance.
     pub fn service(pool: PgPool) -> AccountService<PostgresStore> {
         AccountService::new(Arc::new(PostgresStore::new(pool)), LedgerConfig::default())
+    }
+
+    /// Opens a USD account.
+    pub async fn open(svc: &AccountService<PostgresStore>, account: AccountId) -> anyhow::Result<()> {
+        let open = AccountCommand::OpenAccount {
+            account_id: account,
+            currency: Currency::USD,
+        };
+        svc.execute(account, Envelope::new(open)).await?;
+        Ok(())
     }
 
     /// Folds the whole stream as stored, independently of any service's cache, checking that

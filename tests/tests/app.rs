@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use ringledger_api::config::{Config, Secret};
-use ringledger_api::ledger::Envelope;
 use ringledger_api::startup::Application;
-use ringledger_domain::account::AccountCommand;
-use ringledger_domain::{AccountId, Currency};
+use ringledger_domain::AccountId;
+use ringledger_tests::accounts::open;
 use ringledger_tests::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,16 +43,7 @@ async fn serves_health_readiness_and_metrics_then_stops_gracefully() {
     assert_eq!(body["database"], "ok");
 
     let account = AccountId::new_v7();
-    accounts
-        .execute(
-            account,
-            Envelope::new(AccountCommand::OpenAccount {
-                account_id: account,
-                currency: Currency::USD,
-            }),
-        )
-        .await
-        .unwrap();
+    open(&accounts, account).await.expect("open");
     let metrics = client
         .get(format!("{base}/metrics"))
         .send()

@@ -8,16 +8,12 @@ use ringledger_api::ledger::{AccountService, CommandError, Envelope};
 use ringledger_api::store::{Append, EventStore, NewEvent, PostgresStore};
 use ringledger_domain::account::{AccountCommand, AccountError, AccountEvent};
 use ringledger_domain::{AccountId, CallId, Currency, PaymentId, ReservationId};
-use ringledger_tests::accounts::{fold_stream, service, usd};
+use ringledger_tests::accounts::{fold_stream, open, service, usd};
 use ringledger_tests::TestDb;
 use serde_json::json;
 
 async fn open_with(svc: &AccountService<PostgresStore>, account: AccountId, credit: i64) {
-    let open = AccountCommand::OpenAccount {
-        account_id: account,
-        currency: Currency::USD,
-    };
-    svc.execute(account, Envelope::new(open)).await.expect("open");
+    open(svc, account).await.expect("open");
     let buy = AccountCommand::PurchaseCredit {
         payment_id: PaymentId::parse("pi_seed").unwrap(),
         paid: usd(credit),
@@ -34,15 +30,7 @@ async fn the_same_purchase_submitted_50_times_across_two_instances_credits_once(
     let a = service(db.pool.clone());
     let b = service(db.second_pool(16).await.expect("second pool"));
     let account = AccountId::new_v7();
-    a.execute(
-        account,
-        Envelope::new(AccountCommand::OpenAccount {
-            account_id: account,
-            currency: Currency::USD,
-        }),
-    )
-    .await
-    .unwrap();
+    open(&a, account).await.expect("open");
 
     let purchase = AccountCommand::PurchaseCredit {
         payment_id: PaymentId::parse("pi_once").unwrap(),
