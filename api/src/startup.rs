@@ -101,12 +101,21 @@ impl Application {
             state.accounts.ledger().appended(),
             stop_notify.clone(),
         ));
+        let (stop_runners, runners_stop) = tokio::sync::watch::channel(false);
+        let runners = tokio::spawn(ringledger_projections::supervisor::run(
+            state.pool.clone(),
+            ringledger_projections::all(),
+            ringledger_projections::RunnerConfig::default(),
+            runners_stop,
+        ));
         let pool = state.pool.clone();
         let served = axum::serve(listener, http::router(state))
             .with_graceful_shutdown(stop)
             .await;
         stop_notify.notify_one();
+        let _ = stop_runners.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), runners).await;
         pool.close().await;
         if let Some(pg) = private_postgres {
             pg.stop().await;

@@ -1,6 +1,65 @@
-//! Read models folded from the event log: pure `apply` functions over plain structs. The
-//! catch-up runner, durable jobs and SQL stores arrive with the projections issue; what is here
-//! is the pure balance fold every later read model is checked against. Projections never write
-//! events.
+//! Read models folded from the event log: pure `apply` functions over plain structs plus thin
+//! SQL stores, driven by the catch-up runner (commit order, below the xmin fence, read model
+//! and checkpoint in one transaction); blue/green versions with atomic switch; point-in-time
+//! balances; and the durable job queue background work runs on. Projections never write events.
 
+pub mod as_of;
+pub mod audit;
 pub mod balance;
+pub mod cache;
+pub mod event;
+pub mod jobs;
+pub mod projection;
+pub mod runner;
+pub mod statement;
+pub mod supervisor;
+pub mod verify;
+pub mod versions;
+
+use std::sync::Arc;
+
+pub use event::{Position, RecordedEvent};
+pub use projection::Projection;
+pub use runner::{Runner, RunnerConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event at global position {global_position} does not decode: {message}")]
+    Decode { global_position: i64, message: String },
+    #[error("read model is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Every projection this build knows, by name.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(balance::Balances::default()),
+        Arc::new(statement::Statements::default()),
+        Arc::new(audit::AuditTrail),
+    ]
+}
+
+/// The projection called `name`.
+pub fn by_name(name: &str) -> Result<Arc<dyn Projection>, ProjectionError> {
+    all().into_iter().find(|p| p.name() == name).ok_or_else(|| {
+        let known: Vec<&str> = all().iter().map(|p| p.name()).collect();
+        ProjectionError::Usage(format!(
+            "no projection named `{name}`; known: {}",
+            known.join(", ")
+        ))
+    })
+}
+
+/// Account streams are named by the account's UUID.
+pub(crate) fn account_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, ProjectionError> {
+    uuid::Uuid::parse_str(&event.aggregate_id).map_err(|_| {
+        ProjectionError::Corrupt(format!(
+            "account stream id `{}` is not a UUID",
+            event.aggregate_id
+        ))
+    })
+}

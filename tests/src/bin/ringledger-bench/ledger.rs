@@ -1,6 +1,3 @@
-//! `ringledger-bench`: benchmarks that report ratios against a baseline measured in the same
-//! run, on the same database, because these machines are shared and noisy.
-//!
 //! `ringledger-bench ledger`: reserve -> settle pairs through the Account aggregate, command
 //! service and event store, with 1, 8 and 64 writers over 1 and over 10,000 accounts; baseline:
 //! single-row autocommit INSERTs of a same-sized payload into a bare table with a bigserial key,
@@ -10,8 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use rand::Rng;
 use ringledger_api::ledger::{AccountService, Envelope, LedgerConfig};
@@ -22,39 +17,6 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 
-#[derive(Parser)]
-#[command(
-    name = "ringledger-bench",
-    about = "RingLedger benchmarks (run with --release)"
-)]
-struct Cli {
-    /// Postgres to benchmark on; a scratch database is created there and dropped afterwards.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
-    #[command(subcommand)]
-    suite: Suite,
-}
-
-#[derive(Subcommand)]
-enum Suite {
-    /// Event append throughput and command latency of the Account ledger vs bare INSERTs.
-    Ledger {
-        /// Seconds measured per case.
-        #[arg(long, default_value_t = 6)]
-        seconds: u64,
-        /// Accounts in the spread-out cases.
-        #[arg(long, default_value_t = 10_000)]
-        accounts: usize,
-        /// Database connections (the same for the ledger and the baseline).
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-    },
-}
-
 struct Case {
     writers: usize,
     accounts: usize,
@@ -63,38 +25,8 @@ struct Case {
     p99_us: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.suite {
-        Suite::Ledger {
-            seconds,
-            accounts,
-            connections,
-        } => ledger(&cli.database_url, seconds, accounts, connections).await,
-    }
-}
-
-async fn ledger(admin_url: &str, seconds: u64, accounts: usize, connections: u32) -> anyhow::Result<()> {
-    let name = format!("ringledger_bench_{}", std::process::id());
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await
-        .context("connecting to DATABASE_URL")?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-    let url = ringledger_tests::with_database(admin_url, &name);
-    let result = run_ledger(&url, Duration::from_secs(seconds), accounts, connections).await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
-    result
-}
-
-async fn run_ledger(url: &str, duration: Duration, spread: usize, connections: u32) -> anyhow::Result<()> {
+/// Runs the ledger suite in the (empty) database at `url`.
+pub async fn run(url: &str, duration: Duration, spread: usize, connections: u32) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(connections)
         .min_connections(connections)

@@ -1,0 +1,102 @@
+//! `ringledger-replay`: the operator CLI. Finance audits an account to any instant and traces
+//! every line to its event; admins check and rebuild projections blue/green; operators look at
+//! the job queues. Reads the database named by `DATABASE_URL`; never writes events.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+use output::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "ringledger-replay",
+    version,
+    about = "Audit, verify and rebuild RingLedger's read models from the event log"
+)]
+pub struct Cli {
+    /// The RingLedger database (in development: the URL `scripts/dev` prints).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// An account's balances and statement as of an instant, each line traced to its event;
+    /// computed by folding the stream and from the statement projection, which must agree.
+    Audit {
+        /// The account id (UUID).
+        account: String,
+        /// The instant, RFC 3339 (e.g. 2026-11-25T10:00:00Z); default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// An account's raw event stream.
+    Events { account: String },
+    /// An account's statement lines between two instants.
+    Statement {
+        account: String,
+        /// From this instant (RFC 3339), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// To this instant (RFC 3339), inclusive.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Rebuild projections into scratch tables and diff them with the live ones; exits 1 and
+    /// prints the differing rows on any mismatch.
+    Verify {
+        /// Projections to verify (default: all).
+        projections: Vec<String>,
+        /// Differing rows shown per table and side.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Blue/green rebuild: build a new version from position 0 while the live one serves,
+    /// catch up, compare, and switch atomically. The old version is kept until dropped.
+    Rebuild {
+        projection: String,
+        /// Build and compare, but leave the live version in place.
+        #[arg(long)]
+        no_switch: bool,
+    },
+    /// Drop an old (retired) version of a projection.
+    Drop { projection: String, version: i32 },
+    /// Each projection version's state, position and how far behind the log it is.
+    Status,
+    /// Job queues: depths and dead letters; `jobs retry ID` puts a dead job back.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum JobsAction {
+    /// Queue depths by status (the default).
+    Depths,
+    /// The dead-letter list with each job's last error.
+    Dead {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put a dead job back on its queue, attempts reset.
+    Retry { id: i64 },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    match commands::run(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

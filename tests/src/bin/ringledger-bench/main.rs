@@ -1,0 +1,131 @@
+//! `ringledger-bench`: benchmarks that report ratios against a baseline measured in the same
+//! run, on the same database, because these machines are shared and noisy. Each suite works in
+//! a scratch database it creates next to `DATABASE_URL` and drops afterwards, prints a table,
+//! and ends with one JSON line.
+
+mod ledger;
+mod projections;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::Executor;
+
+#[derive(Parser)]
+#[command(
+    name = "ringledger-bench",
+    about = "RingLedger benchmarks (run with --release)"
+)]
+struct Cli {
+    /// Postgres to benchmark on; a scratch database is created there and dropped afterwards.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
+    database_url: String,
+    #[command(subcommand)]
+    suite: Suite,
+}
+
+#[derive(Subcommand)]
+enum Suite {
+    /// Event append throughput and command latency of the Account ledger vs bare INSERTs.
+    Ledger {
+        /// Seconds measured per case.
+        #[arg(long, default_value_t = 6)]
+        seconds: u64,
+        /// Accounts in the spread-out cases.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Database connections (the same for the ledger and the baseline).
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+    },
+    /// Projection rebuild throughput vs reading the log, then live lag at a steady rate.
+    Projections {
+        /// Events generated (not measured) before the rebuild.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Accounts the events are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Steady append rate during the lag measurement.
+        #[arg(long, default_value_t = 1_000)]
+        rate_per_s: u64,
+        /// Seconds of the lag measurement.
+        #[arg(long, default_value_t = 30)]
+        lag_seconds: u64,
+        /// Keep the scratch database afterwards (its URL is printed), to try the CLI on it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.suite {
+        Suite::Ledger {
+            seconds,
+            accounts,
+            connections,
+        } => {
+            scratch(&cli.database_url, false, |url| async move {
+                ledger::run(&url, Duration::from_secs(seconds), accounts, connections).await
+            })
+            .await
+        }
+        Suite::Projections {
+            events,
+            accounts,
+            rate_per_s,
+            lag_seconds,
+            keep,
+        } => {
+            scratch(&cli.database_url, keep, |url| async move {
+                projections::run(
+                    &url,
+                    events,
+                    accounts,
+                    rate_per_s,
+                    Duration::from_secs(lag_seconds),
+                )
+                .await
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `suite` against a fresh database next to `admin_url`, dropped afterwards unless `keep`.
+async fn scratch<F, Fut>(admin_url: &str, keep: bool, suite: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let name = format!("ringledger_bench_{}", std::process::id());
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let url = ringledger_tests::with_database(admin_url, &name);
+    let result = suite(url.clone()).await;
+    if keep {
+        eprintln!("kept the scratch database: {url}");
+    } else {
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await?;
+    }
+    result
+}
