@@ -94,6 +94,13 @@ async fn main() {
     let cli = Cli::parse();
     match commands::run(cli).await {
         Ok(code) => std::process::exit(code),
+        // Output piped into `head` and closed early is not a failure.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::exit(0)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::exit(2);
