@@ -117,35 +117,22 @@ fn usd(micros: i64) -> Money {
 }
 
 async fn fund(svc: &AccountService<PostgresStore>, accounts: &[AccountId]) -> anyhow::Result<()> {
-    let chunks: Vec<Vec<AccountId>> = accounts
-        .chunks(accounts.len().div_ceil(32).max(1))
-        .map(|c| c.to_vec())
-        .collect();
-    let tasks = chunks.into_iter().map(|chunk| {
-        let svc = svc.clone();
-        tokio::spawn(async move {
-            for account in chunk {
-                let open = AccountCommand::OpenAccount {
-                    account_id: account,
-                    currency: Currency::USD,
-                };
-                svc.execute(account, Envelope::new(open)).await?;
-                let pi =
-                    PaymentId::parse(&format!("pi_{}", account.0.simple())).map_err(anyhow::Error::from)?;
-                let buy = AccountCommand::PurchaseCredit {
-                    payment_id: pi,
-                    paid: usd(1_000_000_000_000),
-                    bonus: usd(0),
-                };
-                svc.execute(account, Envelope::new(buy)).await?;
-            }
-            anyhow::Ok(())
-        })
-    });
-    for t in futures::future::join_all(tasks).await {
-        t??;
-    }
-    Ok(())
+    super::for_each_account(svc, accounts, 32, |account| {
+        let payment_id =
+            PaymentId::parse(&format!("pi_{}", account.0.simple())).unwrap_or_else(|_| unreachable!());
+        vec![
+            AccountCommand::OpenAccount {
+                account_id: account,
+                currency: Currency::USD,
+            },
+            AccountCommand::PurchaseCredit {
+                payment_id,
+                paid: usd(1_000_000_000_000),
+                bonus: usd(0),
+            },
+        ]
+    })
+    .await
 }
 
 fn sample_payload() -> String {

@@ -129,3 +129,30 @@ where
     }
     result
 }
+
+/// Runs, for every account, the commands `commands` makes for it, with `tasks` accounts in
+/// flight at once (setup work, not measured).
+async fn for_each_account(
+    svc: &ringledger_api::ledger::AccountService<ringledger_api::store::PostgresStore>,
+    accounts: &[ringledger_domain::AccountId],
+    tasks: usize,
+    commands: fn(ringledger_domain::AccountId) -> Vec<ringledger_domain::account::AccountCommand>,
+) -> anyhow::Result<()> {
+    let chunk = accounts.len().div_ceil(tasks.max(1)).max(1);
+    let running = accounts.chunks(chunk).map(|c| c.to_vec()).map(|chunk| {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            for account in chunk {
+                for command in commands(account) {
+                    svc.execute(account, ringledger_api::ledger::Envelope::new(command))
+                        .await?;
+                }
+            }
+            anyhow::Ok(())
+        })
+    });
+    for t in futures::future::join_all(running).await {
+        t??;
+    }
+    Ok(())
+}

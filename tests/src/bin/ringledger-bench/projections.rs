@@ -292,26 +292,12 @@ async fn warm(svc: &AccountService<PostgresStore>, ids: &[AccountId]) -> anyhow:
         "warming {} accounts in the command service (not measured)...",
         ids.len()
     );
-    let chunks: Vec<Vec<AccountId>> = ids
-        .chunks(ids.len().div_ceil(16).max(1))
-        .map(|c| c.to_vec())
-        .collect();
-    let tasks = chunks.into_iter().map(|chunk| {
-        let svc = svc.clone();
-        tokio::spawn(async move {
-            for account in chunk {
-                let grant = AccountCommand::GrantCredit {
-                    grant_id: GrantId::new_v7(),
-                    amount: usd(1),
-                    promotion: "warm".into(),
-                };
-                svc.execute(account, Envelope::new(grant)).await?;
-            }
-            anyhow::Ok(())
-        })
-    });
-    for t in futures::future::join_all(tasks).await {
-        t??;
-    }
-    Ok(())
+    super::for_each_account(svc, ids, 16, |_| {
+        vec![AccountCommand::GrantCredit {
+            grant_id: GrantId::new_v7(),
+            amount: usd(1),
+            promotion: "warm".into(),
+        }]
+    })
+    .await
 }
