@@ -237,6 +237,59 @@ impl Runner {
         }
     }
 
+    /// Catches several runners up together: each batch is read once and applied to every
+    /// runner's projection concurrently, each in its own transaction (a rebuild of several
+    /// projections from position 0). Runners that do not stand at the same checkpoint, read
+    /// other event types, or fall out of step, are caught up one by one instead.
+    pub async fn catch_up_together(
+        runners: &[Runner],
+        until: Option<Position>,
+    ) -> Result<u64, ProjectionError> {
+        let Some(first) = runners.first() else {
+            return Ok(0);
+        };
+        let mut from = first.checkpoint().await?;
+        let mut together = true;
+        for r in runners {
+            together &= r.checkpoint().await? == from
+                && r.projection.aggregate_types() == first.projection.aggregate_types();
+        }
+        let mut total = 0u64;
+        let mut next = first.read_ahead(from, until);
+        while together {
+            let events = next
+                .await
+                .map_err(|e| ProjectionError::Corrupt(format!("read task failed: {e}")))??;
+            let Some(last) = events.last().map(|e| e.position) else {
+                return Ok(total);
+            };
+            next = first.read_ahead(last, until);
+            let applied =
+                futures::future::join_all(runners.iter().map(|r| r.apply(from, last, &events))).await;
+            for (r, result) in runners.iter().zip(&applied) {
+                if !matches!(result, Ok(true)) {
+                    r.projection.forget(r.version);
+                    together = false;
+                } else {
+                    r.record_metrics(&events);
+                }
+            }
+            if !together {
+                next.abort();
+                break;
+            }
+            total += events.len() as u64;
+            from = last;
+            if until.is_some_and(|u| last >= u) {
+                return Ok(total);
+            }
+        }
+        for r in runners {
+            total = total.max(r.catch_up(until, |_| {}).await?);
+        }
+        Ok(total)
+    }
+
     fn read_ahead(
         &self,
         after: Position,

@@ -189,19 +189,13 @@ async fn rebuild(pool: &PgPool) -> anyhow::Result<(f64, f64)> {
         versions::ensure_live(pool, p.as_ref()).await?;
         versions_built.push(versions::create_version(pool, p.as_ref()).await?);
     }
-    let started = Instant::now();
-    let tasks: Vec<_> = projections
+    let runners: Vec<Runner> = projections
         .iter()
         .zip(versions_built)
-        .map(|(p, v)| {
-            let runner = Runner::new(pool.clone(), p.clone(), v, RunnerConfig::rebuild());
-            tokio::spawn(async move { runner.catch_up(None, |_| {}).await })
-        })
+        .map(|(p, v)| Runner::new(pool.clone(), p.clone(), v, RunnerConfig::rebuild()))
         .collect();
-    let mut applied = 0u64;
-    for t in tasks {
-        applied = applied.max(t.await??);
-    }
+    let started = Instant::now();
+    let applied = Runner::catch_up_together(&runners, None).await?;
     let secs = started.elapsed().as_secs_f64();
     for p in &projections {
         let (_, building) = versions::registered(pool, p.name()).await?;
