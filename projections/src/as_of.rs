@@ -17,7 +17,7 @@ pub struct Balances {
     pub reserved_micros: i64,
     pub receivable_micros: i64,
     pub disputed_micros: i64,
-    /// The last event of the stream counted (0: none).
+    /// The last event that moved money on the stream, up to the instant (0: none).
     pub last_sequence: i64,
 }
 
@@ -71,7 +71,10 @@ pub async fn by_fold(pool: &PgPool, account: Uuid, at: DateTime<Utc>) -> Result<
     let mut last_sequence = 0;
     for traced in events(pool, account, Some(at)).await? {
         state.fold(&traced.event);
-        last_sequence = traced.sequence;
+        // Like the statement projection, count only events that moved money.
+        if traced.event.postings().is_some() {
+            last_sequence = traced.sequence;
+        }
     }
     let b = state.balances();
     Ok(Balances {

@@ -67,6 +67,9 @@ pub struct Runner {
     version: i32,
     config: RunnerConfig,
     observer: Option<Observer>,
+    /// Where the projection's in-memory rows stand, if this runner put them there. Anything
+    /// else (another process advanced the version, a failed batch) means: reload.
+    cached_at: std::sync::Mutex<Option<Position>>,
 }
 
 impl Runner {
@@ -77,6 +80,7 @@ impl Runner {
             version,
             config,
             observer: None,
+            cached_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -156,6 +160,10 @@ impl Runner {
             // Another runner of this version moved on (or the version was dropped): give way.
             return Ok(false);
         }
+        let cached_at = self.cached_at.lock().ok().and_then(|mut c| c.take());
+        if cached_at != Some(from) {
+            self.projection.forget(self.version);
+        }
         self.projection.apply_batch(&mut tx, self.version, events).await?;
         sqlx::query(
             "UPDATE projection_checkpoints
@@ -170,6 +178,9 @@ impl Runner {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if let Ok(mut c) = self.cached_at.lock() {
+            *c = Some(last);
+        }
         Ok(true)
     }
 
@@ -339,7 +350,11 @@ impl Runner {
             };
             let started = Instant::now();
             tokio::select! {
-                _ = stop.changed() => {}
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break; // the stop sender is gone: nobody can stop us later
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
                 _ = recv(&mut listener), if wait.as_millis() > u128::from(self.config.fence_poll_ms) => {
                     metrics::histogram!("ringledger_projection_wakeup_ms").record(started.elapsed().as_secs_f64() * 1e3);

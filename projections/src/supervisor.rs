@@ -51,7 +51,11 @@ pub async fn run(
             running.insert(p.name(), (live, tx, tokio::spawn(runner.run(rx))));
         }
         tokio::select! {
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
             _ = tokio::time::sleep(REGISTRY_POLL) => {}
         }
     }

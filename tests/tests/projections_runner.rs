@@ -75,7 +75,9 @@ async fn an_open_transaction_with_a_lower_xid_is_never_passed_and_then_every_eve
     let svc = service(pool.clone());
     let (first, second, third) = (AccountId::new_v7(), AccountId::new_v7(), AccountId::new_v7());
     open(&svc, first).await.unwrap();
-    svc.execute(first, Envelope::new(purchase("pi_first", 10))).await.unwrap();
+    svc.execute(first, Envelope::new(purchase("pi_first", 10)))
+        .await
+        .unwrap();
 
     let balances: Arc<dyn Projection> = Arc::new(Balances::default());
     let statements: Arc<dyn Projection> = Arc::new(Statements::default());
@@ -115,23 +117,42 @@ async fn an_open_transaction_with_a_lower_xid_is_never_passed_and_then_every_eve
         .fetch_one(pool)
         .await
         .unwrap();
-    assert_eq!(committed, 5, "B's and C's events are committed and visible; A's are not");
+    assert_eq!(
+        committed, 5,
+        "B's and C's events are committed and visible; A's are not"
+    );
     for r in &runners {
         let step = r.step(None).await.unwrap();
-        assert_eq!(step.applied, 0, "{}: a step passed the open transaction", r.projection().name());
+        assert_eq!(
+            step.applied,
+            0,
+            "{}: a step passed the open transaction",
+            r.projection().name()
+        );
         let applied = r.catch_up(None, |_| {}).await.unwrap();
-        assert_eq!(applied, 0, "{}: catch_up passed the open transaction", r.projection().name());
+        assert_eq!(
+            applied,
+            0,
+            "{}: catch_up passed the open transaction",
+            r.projection().name()
+        );
         let at = r.checkpoint().await.unwrap();
         assert_eq!(at, before, "the checkpoint stays before A's rows");
         assert!(at.tx_id < xid_a);
-        assert!(event::any_after(pool, at, &["Account"]).await.unwrap(), "rows wait behind the fence");
+        assert!(
+            event::any_after(pool, at, &["Account"]).await.unwrap(),
+            "rows wait behind the fence"
+        );
     }
     let third_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM balances WHERE account_id = $1")
         .bind(third.0)
         .fetch_one(pool)
         .await
         .unwrap();
-    assert_eq!(third_rows, 0, "B's committed event (higher xid) is not applied yet");
+    assert_eq!(
+        third_rows, 0,
+        "B's committed event (higher xid) is not applied yet"
+    );
     let first_seq: i64 = sqlx::query_scalar("SELECT last_sequence FROM balances WHERE account_id = $1")
         .bind(first.0)
         .fetch_one(pool)
@@ -188,18 +209,28 @@ async fn a_running_runner_re_polls_behind_the_fence_and_applies_rows_when_they_c
     b.commit().await.unwrap();
     insert_event(&mut a, second, 1, &second_opened, Utc::now()).await;
     // Wake the runner as the appender would after B's commit: it finds B's row fenced.
-    sqlx::query("SELECT pg_notify('ringledger_events', '')").execute(pool).await.unwrap();
-    // While A stays open the runner keeps re-polling, and never passes it.
+    sqlx::query("SELECT pg_notify('ringledger_events', '')")
+        .execute(pool)
+        .await
+        .unwrap();
+    // While A stays open (a fixed 300 ms: an observation window, not a wait for a condition)
+    // the runner re-polls every few milliseconds, and never passes it.
     for _ in 0..30 {
-        assert_eq!(position(pool, "balances", 1).await, idle_at, "the running runner passed A");
+        assert_eq!(
+            position(pool, "balances", 1).await,
+            idle_at,
+            "the running runner passed A"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // A commits with no NOTIFY: only the fence re-poll can pick both rows up.
     a.commit().await.unwrap();
     drop(guard);
-    wait_until("both rows are applied after A commits", Duration::from_secs(5), || async {
-        checkpoint_row(pool, "balances", 1).await.1 == 3
-    })
+    wait_until(
+        "both rows are applied after A commits",
+        Duration::from_secs(5),
+        || async { checkpoint_row(pool, "balances", 1).await.1 == 3 },
+    )
     .await;
     let _ = stop.send(true);
     running.await.unwrap();
@@ -235,9 +266,11 @@ async fn an_appended_event_wakes_the_runner_through_notify() {
     // The runner has found nothing more and gone idle; the next append must wake it.
     for round in 1..=3 {
         svc.execute(account, Envelope::new(grant(1))).await.unwrap();
-        wait_until("the grant shows in `balances`", Duration::from_secs(5), || async {
-            available(pool, account).await == Some(usd(round).micros())
-        })
+        wait_until(
+            "the grant shows in `balances`",
+            Duration::from_secs(5),
+            || async { available(pool, account).await == Some(usd(round).micros()) },
+        )
         .await;
     }
     let _ = stop.send(true);
@@ -269,7 +302,9 @@ async fn runners_of_one_version_in_two_processes_taking_turns_keep_the_read_mode
     let there = [fresh("balances"), fresh("statements")];
 
     open(&svc, account).await.unwrap();
-    svc.execute(account, Envelope::new(purchase("pi_turns", 10))).await.unwrap();
+    svc.execute(account, Envelope::new(purchase("pi_turns", 10)))
+        .await
+        .unwrap();
     for p in &here {
         catch_up_to(pool, &runner(pool, p, 1), 2, DEADLINE).await;
     }

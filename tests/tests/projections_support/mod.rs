@@ -19,7 +19,9 @@ use sqlx::{PgConnection, PgPool, Row};
 pub async fn ensure_all_live(pool: &PgPool) -> Vec<Arc<dyn Projection>> {
     let all = ringledger_projections::all();
     for p in &all {
-        versions::ensure_live(pool, p.as_ref()).await.expect("ensure_live");
+        versions::ensure_live(pool, p.as_ref())
+            .await
+            .expect("ensure_live");
     }
     all
 }
@@ -81,7 +83,12 @@ pub async fn catch_up_to(pool: &PgPool, runner: &Runner, expected: i64, deadline
         runner.catch_up(None, |_| {}).await.expect("catch_up");
         let (_, applied) = checkpoint_row(pool, name, runner.version()).await;
         if applied >= expected {
-            assert_eq!(applied, expected, "{name} v{} applied more events than the log holds", runner.version());
+            assert_eq!(
+                applied,
+                expected,
+                "{name} v{} applied more events than the log holds",
+                runner.version()
+            );
             return;
         }
         assert!(
@@ -133,7 +140,9 @@ pub async fn account_ids(pool: &PgPool) -> Vec<AccountId> {
     .fetch_all(pool)
     .await
     .expect("stream ids");
-    ids.iter().map(|s| AccountId::parse(s).expect("account stream id")).collect()
+    ids.iter()
+        .map(|s| AccountId::parse(s).expect("account stream id"))
+        .collect()
 }
 
 /// The fold of one stream as stored (checking its sequences have no gaps).
@@ -199,7 +208,8 @@ pub async fn assert_balances_match_folds(pool: &PgPool, table: &str) {
     for account in ids {
         let expected = expected_balance(pool, account).await;
         assert_eq!(
-            rows[&account.to_string()], expected,
+            rows[&account.to_string()],
+            expected,
             "{table}: account {account} differs from the fold of its stream"
         );
     }
@@ -210,12 +220,11 @@ pub type LineKey = (i64, String, i64);
 
 /// The statement lines the log calls for: one per customer posting of every Account event.
 pub async fn expected_lines(pool: &PgPool) -> BTreeSet<LineKey> {
-    let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
-        "SELECT global_position, payload::jsonb FROM events WHERE aggregate_type = 'Account'",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("events");
+    let rows: Vec<(i64, serde_json::Value)> =
+        sqlx::query_as("SELECT global_position, payload::jsonb FROM events WHERE aggregate_type = 'Account'")
+            .fetch_all(pool)
+            .await
+            .expect("events");
     let mut lines = BTreeSet::new();
     for (position, payload) in rows {
         let event: AccountEvent = serde_json::from_value(payload).expect("event decodes");
@@ -276,8 +285,13 @@ pub async fn assert_statements_match_log(pool: &PgPool, table: &str) {
     .fetch_all(pool)
     .await
     .expect("last running balances");
+    let mut folds: BTreeMap<String, ExpectedBalance> = BTreeMap::new();
     for (account, ledger, running) in last {
-        let folded = expected_balance(pool, AccountId::parse(&account).unwrap()).await;
+        if !folds.contains_key(&account) {
+            let folded = expected_balance(pool, AccountId::parse(&account).unwrap()).await;
+            folds.insert(account.clone(), folded);
+        }
+        let folded = &folds[&account];
         let want = match ledger.as_str() {
             "available" => folded.available,
             "reserved" => folded.reserved,
@@ -285,7 +299,10 @@ pub async fn assert_statements_match_log(pool: &PgPool, table: &str) {
             "disputed" => folded.disputed,
             other => panic!("{table}: line on ledger account {other}"),
         };
-        assert_eq!(running, want, "{table}: last running balance of {account}/{ledger}");
+        assert_eq!(
+            running, want,
+            "{table}: last running balance of {account}/{ledger}"
+        );
     }
 }
 
@@ -326,5 +343,7 @@ pub async fn insert_event(
 
 /// The checkpoint of `projection` version `version`, as a plain position.
 pub async fn position(pool: &PgPool, projection: &str, version: i32) -> Position {
-    runner::checkpoint(pool, projection, version).await.expect("checkpoint")
+    runner::checkpoint(pool, projection, version)
+        .await
+        .expect("checkpoint")
 }
