@@ -1,6 +1,7 @@
 //! RingLedger's api: the event store adapter, command services, HTTP, configuration and
 //! startup. Business decisions live in the domain crate; this crate does the IO around them.
 
+pub mod background;
 pub mod config;
 pub mod devdb;
 pub mod http;

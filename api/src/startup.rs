@@ -108,6 +108,7 @@ impl Application {
             ringledger_projections::RunnerConfig::default(),
             runners_stop,
         ));
+        let background = crate::background::Background::start(state.pool.clone()).await?;
         let pool = state.pool.clone();
         let served = axum::serve(listener, http::router(state))
             .with_graceful_shutdown(stop)
@@ -116,6 +117,7 @@ impl Application {
         let _ = stop_runners.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), runners).await;
+        background.shutdown(Duration::from_secs(20)).await;
         pool.close().await;
         if let Some(pg) = private_postgres {
             pg.stop().await;

@@ -57,6 +57,20 @@ async fn serves_health_readiness_and_metrics_then_stops_gracefully() {
         "{metrics}"
     );
 
+    // Background work runs on the durable job queue: the hourly prune of finished jobs is
+    // scheduled at start-up and its first run is done by serve's own worker pool.
+    let prune_ran = ringledger_tests::eventually(Duration::from_secs(20), || async {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE queue = 'maintenance' AND kind = 'prune_done_jobs' AND status = 'done'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .ok()?;
+        (done >= 1).then_some(done)
+    })
+    .await;
+    assert!(prune_ran.is_ok(), "the recurring maintenance job ran in serve");
+
     // Readiness follows the migrations: a missing one makes the service not ready.
     sqlx::query("DELETE FROM _sqlx_migrations")
         .execute(&db.pool)

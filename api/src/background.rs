@@ -1,0 +1,83 @@
+//! Background work of `ringledger serve` on the durable job queue: the recurring-job ticker and
+//! one worker pool per queue this build handles. Today that is the `maintenance` queue, whose
+//! recurring `prune_done_jobs` keeps finished jobs from piling up; later features (email,
+//! Stripe webhooks, sweeping, imports) register their queues here. Never runs work inside a
+//! request.
+
+use std::time::Duration;
+
+use ringledger_projections::jobs::{
+    JobError, JobKind, JobQueue, QueueConfig, QueueName, RecurringJob, RecurringName, Registry, WorkerPool,
+};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const TICK_MS: u64 = 1_000;
+/// Finished jobs are kept this long for inspection.
+const KEEP_DONE_HOURS: u32 = 24 * 7;
+const PRUNE_BATCH_ROWS: i64 = 10_000;
+
+pub struct Background {
+    pools: Vec<WorkerPool>,
+    ticker: JoinHandle<()>,
+    stop_ticker: watch::Sender<bool>,
+}
+
+fn name<T>(
+    parse: fn(&str) -> Result<T, ringledger_projections::jobs::JobsError>,
+    text: &str,
+) -> anyhow::Result<T> {
+    parse(text).map_err(|e| anyhow::anyhow!("{text}: {e}"))
+}
+
+impl Background {
+    pub async fn start(pool: PgPool) -> anyhow::Result<Background> {
+        let jobs = JobQueue::new(pool);
+        let maintenance = name(QueueName::parse, "maintenance")?;
+        let prune = name(JobKind::parse, "prune_done_jobs")?;
+        let recurring = RecurringJob {
+            name: name(RecurringName::parse, "prune_done_jobs")?,
+            queue: maintenance.clone(),
+            kind: prune.clone(),
+            payload: serde_json::json!({}),
+            every_seconds: 3_600,
+            max_attempts: 3,
+        };
+        jobs.schedule_recurring(&recurring, None).await?;
+        let pruner = jobs.clone();
+        let registry = Registry::new().register_fn(prune, move |_job| {
+            let jobs = pruner.clone();
+            async move {
+                let pruned = jobs
+                    .prune_done(KEEP_DONE_HOURS, PRUNE_BATCH_ROWS)
+                    .await
+                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                tracing::info!(pruned, "pruned finished jobs");
+                Ok(())
+            }
+        });
+        let config = QueueConfig {
+            concurrency: 1,
+            ..QueueConfig::default()
+        };
+        let pools = vec![WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?];
+        let (stop_ticker, stop) = watch::channel(false);
+        let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));
+        Ok(Background {
+            pools,
+            ticker,
+            stop_ticker,
+        })
+    }
+
+    /// Stops claiming, lets running jobs finish for up to `timeout`, and hands the rest back.
+    pub async fn shutdown(self, timeout: Duration) {
+        let _ = self.stop_ticker.send(true);
+        let _ = self.ticker.await;
+        for pool in self.pools {
+            let report = pool.shutdown(timeout).await;
+            tracing::info!(?report, "job workers stopped");
+        }
+    }
+}
