@@ -64,3 +64,17 @@ pub async fn run(
         let _ = handle.await;
     }
 }
+
+/// Runs `work` on a runtime of its own, on its own OS thread, so a projection runner keeps its
+/// pace (millisecond re-polls behind the fence) however busy the request-serving runtime is.
+pub fn spawn_dedicated<F>(work: F) -> std::thread::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    std::thread::spawn(
+        move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(work),
+            Err(e) => tracing::error!(error = %e, "cannot start a runtime for the projection runner"),
+        },
+    )
+}

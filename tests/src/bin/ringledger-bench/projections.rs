@@ -50,6 +50,11 @@ pub async fn run(
         "rebuild balances + statements", events, rebuild_rate
     );
 
+    // Settle what the bulk load left behind (dirty pages, statistics) before measuring the
+    // steady state; a checkpoint flushing gigabytes mid-measurement would stall every commit.
+    eprintln!("vacuum, analyze and checkpoint (not measured)...");
+    sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
+    sqlx::query("CHECKPOINT").execute(&pool).await?;
     let lag = live_lag(&pool, &ids, rate_per_s, lag_for).await?;
     println!(
         "live lag at {rate_per_s} events/s for {} s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
@@ -220,6 +225,14 @@ async fn live_lag(
         LedgerConfig::default(),
     );
     warm(&svc, ids).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let balances = ringledger_projections::by_name("balances")?;
+    let (live, _) = versions::registered(pool, "balances").await?;
+    // The runner first catches up with the warm-up (not measured); measuring starts once it
+    // has, so the lag is the steady state's and not the catch-up's.
+    Runner::new(pool.clone(), balances.clone(), live, RunnerConfig::default())
+        .catch_up(None, |_| {})
+        .await?;
     let hist = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3)?));
     let measuring_from = Utc::now();
     let observer = {
@@ -233,11 +246,8 @@ async fn live_lag(
             }
         })
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let balances = ringledger_projections::by_name("balances")?;
-    let (live, _) = versions::registered(pool, "balances").await?;
     let runner = Runner::new(pool.clone(), balances, live, RunnerConfig::default()).with_observer(observer);
-    let runner = tokio::spawn(runner.run(stop_rx));
+    let runner = ringledger_projections::supervisor::spawn_dedicated(runner.run(stop_rx));
     let notifier_stop = Arc::new(tokio::sync::Notify::new());
     let notifier = tokio::spawn(ringledger_api::notify::run(
         pool.clone(),
@@ -260,17 +270,31 @@ async fn live_lag(
                 amount: usd(1),
                 promotion: "bench".into(),
             };
-            svc.execute(account, Envelope::new(grant)).await.is_ok()
+            let t = Instant::now();
+            svc.execute(account, Envelope::new(grant))
+                .await
+                .map(|_| t.elapsed().as_micros() as u64)
+                .ok()
         }));
     }
+    // The appends' own latency (commit included): a stalled commit holds the fence for all.
+    let mut append = Histogram::<u64>::new(3)?;
     for t in inflight {
-        t.await?;
+        if let Some(us) = t.await? {
+            append.record(us.max(1))?;
+        }
     }
+    println!(
+        "append latency meanwhile: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        append.value_at_quantile(0.5) as f64 / 1e3,
+        append.value_at_quantile(0.99) as f64 / 1e3,
+        append.max() as f64 / 1e3
+    );
     // Let the runner apply the last appends, then stop it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     notifier_stop.notify_one();
-    let _ = runner.await;
+    let _ = tokio::task::spawn_blocking(move || runner.join()).await;
     let _ = notifier.await;
     let hist = hist
         .lock()
