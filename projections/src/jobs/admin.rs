@@ -107,11 +107,11 @@ impl JobQueue {
         let deleted = sqlx::query(
             "DELETE FROM jobs WHERE id IN (
                  SELECT id FROM jobs
-                  WHERE status = 'done' AND finished_at < now() - $1::float8 * interval '1 hour'
+                  WHERE status = 'done' AND finished_at < now() - make_interval(hours => $1)
                   ORDER BY finished_at
                   LIMIT $2)",
         )
-        .bind(f64::from(keep_hours))
+        .bind(i32::try_from(keep_hours).unwrap_or(i32::MAX))
         .bind(max_rows.clamp(0, MAX_PRUNE_ROWS))
         .execute(&self.pool)
         .await?;
