@@ -126,9 +126,21 @@ impl Application {
     }
 }
 
+/// Connections the process holds for itself: a LISTEN per projection runner and per job pool,
+/// and the claim, tick and notify loops. Below this, requests and background work would
+/// starve each other.
+const MIN_CONNECTIONS: u32 = 12;
+
 async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    if max_connections < MIN_CONNECTIONS {
+        tracing::warn!(
+            configured = max_connections,
+            using = MIN_CONNECTIONS,
+            "database_max_connections raised to the minimum"
+        );
+    }
     PgPoolOptions::new()
-        .max_connections(max_connections.max(1))
+        .max_connections(max_connections.max(MIN_CONNECTIONS))
         .acquire_timeout(Duration::from_secs(10))
         .connect(url)
         .await
