@@ -54,6 +54,12 @@ pub fn by_name(name: &str) -> Result<Arc<dyn Projection>, ProjectionError> {
     })
 }
 
+/// A count as a gauge value (the `metrics` facade takes small integers exactly; counts
+/// beyond `u32::MAX` saturate).
+pub(crate) fn gauge_count(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
 /// Account streams are named by the account's UUID.
 pub(crate) fn account_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, ProjectionError> {
     uuid::Uuid::parse_str(&event.aggregate_id).map_err(|_| {

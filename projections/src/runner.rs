@@ -195,10 +195,13 @@ impl Runner {
         metrics::counter!("ringledger_projection_events_applied_total", &labels)
             .increment(events.len() as u64);
         if let Some(last) = events.last() {
-            metrics::gauge!("ringledger_projection_position", &labels)
-                .set(last.position.global_position as f64);
-            let lag_ms = (chrono::Utc::now() - last.recorded_at).num_milliseconds().max(0);
-            metrics::gauge!("ringledger_projection_lag_ms", &labels).set(lag_ms as f64);
+            // The position only grows: exported as a counter set to its value.
+            let position = u64::try_from(last.position.global_position).unwrap_or(0);
+            metrics::counter!("ringledger_projection_position", &labels).absolute(position);
+            let lag = (chrono::Utc::now() - last.recorded_at)
+                .to_std()
+                .unwrap_or_default();
+            metrics::gauge!("ringledger_projection_lag_seconds", &labels).set(lag);
         }
     }
 
@@ -357,7 +360,7 @@ impl Runner {
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = recv(&mut listener), if wait.as_millis() > u128::from(self.config.fence_poll_ms) => {
-                    metrics::histogram!("ringledger_projection_wakeup_ms").record(started.elapsed().as_secs_f64() * 1e3);
+                    metrics::histogram!("ringledger_projection_wakeup_seconds").record(started.elapsed());
                 }
             }
         }

@@ -72,7 +72,7 @@ impl JobQueue {
         for (queue, status, jobs) in rows {
             let status = JobStatus::parse(&status)?;
             metrics::gauge!("ringledger_jobs_depth", "queue" => queue.clone(), "status" => status.as_str())
-                .set(jobs as f64);
+                .set(crate::gauge_count(jobs));
             depths.push(QueueDepth { queue, status, jobs });
         }
         Ok(depths)

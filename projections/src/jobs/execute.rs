@@ -44,8 +44,8 @@ pub(super) async fn execute(ctx: Arc<ExecContext>, job: ClaimedJob) -> JobId {
             ctx.registry.kinds().join(", ")
         )))),
     };
-    metrics::histogram!("ringledger_jobs_run_ms", "queue" => job.queue.to_string(), "kind" => job.kind.to_string())
-        .record(started.elapsed().as_secs_f64() * 1e3);
+    metrics::histogram!("ringledger_jobs_run_seconds", "queue" => job.queue.to_string(), "kind" => job.kind.to_string())
+        .record(started.elapsed());
     if let RunOutcome::Finished(result) = outcome {
         record(&ctx.queue, &job, result, started).await;
     }

@@ -181,7 +181,7 @@ impl Dispatcher {
             self.tasks.spawn(execute(self.ctx.clone(), job));
         }
         metrics::gauge!("ringledger_jobs_in_flight", "queue" => self.queue.to_string())
-            .set(self.tasks.len() as f64);
+            .set(crate::gauge_count(self.tasks.len()));
         full && self.tasks.len() < self.config.concurrency
     }
 
@@ -204,11 +204,10 @@ impl Dispatcher {
 
     async fn report_depth(&self) {
         metrics::gauge!("ringledger_jobs_in_flight", "queue" => self.queue.to_string())
-            .set(self.tasks.len() as f64);
+            .set(crate::gauge_count(self.tasks.len()));
         match self.ctx.queue.queued_count(&self.queue).await {
-            Ok(n) => {
-                metrics::gauge!("ringledger_jobs_queued", "queue" => self.queue.to_string()).set(n as f64)
-            }
+            Ok(n) => metrics::gauge!("ringledger_jobs_queued", "queue" => self.queue.to_string())
+                .set(crate::gauge_count(n)),
             Err(e) => tracing::warn!(queue = %self.queue, error = %e, "cannot count queued jobs"),
         }
     }
