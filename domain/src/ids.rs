@@ -117,6 +117,14 @@ uuid_id!(
     /// A person acting on the system (an admin, or a service identity).
     ActorId
 );
+uuid_id!(
+    /// One imported rate deck (its own event stream).
+    DeckId
+);
+uuid_id!(
+    /// A price quote shown to a caller; the call is charged by it.
+    QuoteId
+);
 text_id!(
     /// A Stripe payment intent id (`pi_...`).
     PaymentId

@@ -3,12 +3,14 @@
 //! This crate must never depend on sqlx, tokio, axum, reqwest or hyper (a test checks).
 
 pub mod account;
+pub mod e164;
 pub mod ids;
 pub mod money;
 pub mod postings;
+pub mod rates;
 pub mod rating;
 
-pub use ids::{AccountId, ActorId, CallId, DisputeId, GrantId, PaymentId, ReservationId};
+pub use ids::{AccountId, ActorId, CallId, DeckId, DisputeId, GrantId, PaymentId, QuoteId, ReservationId};
 pub use money::{Currency, Money, MoneyError, ParseMoneyError, MICROS_PER_UNIT};
 pub use postings::{LedgerAccount, Posting, Postings, PostingsBuilder, PostingsError};
 pub use rating::{BillingPlan, RatingError, Tariff};

@@ -1,0 +1,1 @@
+//! Deck file formats (see issue 5).

@@ -1,0 +1,1 @@
+//! Number to rate lookup (see issue 5).

@@ -1,0 +1,9 @@
+//! Rates: what a call costs us (imported decks) and what it costs the caller (pricing rules),
+//! the lookup from a dialled number to a rate, and quotes. Pure: files arrive as readers, the
+//! clock arrives with commands. Nothing here ever holds a whole deck in one event or command.
+
+pub mod formats;
+pub mod lookup;
+mod row;
+
+pub use row::{DeckFormat, DeckRow};
