@@ -5,6 +5,9 @@
 pub mod deck;
 pub mod formats;
 pub mod lookup;
+pub mod policy;
+pub mod pricing;
+pub mod quote;
 mod row;
 
 pub use row::{DeckFormat, DeckRow};
