@@ -32,7 +32,7 @@ fn name<T>(
 }
 
 impl Background {
-    pub async fn start(pool: PgPool) -> anyhow::Result<Background> {
+    pub async fn start(pool: PgPool, rates: crate::rates::RateService) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
         let prune = name(JobKind::parse, "prune_done_jobs")?;
@@ -61,7 +61,10 @@ impl Background {
             concurrency: 1,
             ..QueueConfig::default()
         };
-        let pools = vec![WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?];
+        let pools = vec![
+            WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?,
+            crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
+        ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));
         Ok(Background {

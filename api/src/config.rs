@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::LedgerConfig;
+use crate::rates::RatesConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +71,7 @@ pub struct Config {
     pub var_dir: PathBuf,
     pub log_format: Option<LogFormat>,
     pub ledger: LedgerConfig,
+    pub rates: RatesConfig,
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
     pub turn_secret: Option<Secret>,
@@ -85,6 +87,7 @@ impl Default for Config {
             var_dir: PathBuf::from("var"),
             log_format: None,
             ledger: LedgerConfig::default(),
+            rates: RatesConfig::default(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             turn_secret: None,
@@ -92,7 +95,7 @@ impl Default for Config {
     }
 }
 
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: &[&str] = &[
     "mode",
     "http_addr",
     "database_url",
@@ -100,6 +103,7 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
     "var_dir",
     "log_format",
     "ledger",
+    "rates",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",

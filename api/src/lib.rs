@@ -7,6 +7,7 @@ pub mod devdb;
 pub mod http;
 pub mod ledger;
 pub mod notify;
+pub mod rates;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

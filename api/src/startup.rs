@@ -17,6 +17,7 @@ use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
 use crate::http::{self, AppState};
 use crate::ledger::AccountService;
+use crate::rates::RateService;
 use crate::store::PostgresStore;
 
 /// The migrations of this build, embedded at compile time.
@@ -47,13 +48,21 @@ impl Application {
             .await
             .context("applying database migrations")?;
         let store = Arc::new(PostgresStore::new(pool.clone()));
-        let accounts = AccountService::new(store, config.ledger.clone());
+        let accounts = AccountService::new(store.clone(), config.ledger.clone());
+        let rates = RateService::new(
+            pool.clone(),
+            store,
+            config.ledger.clone(),
+            accounts.ledger().appended(),
+            config.rates.clone(),
+        );
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
         let state = AppState {
             pool,
             accounts,
+            rates,
             metrics: crate::telemetry::metrics_handle(),
             expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
         };
@@ -108,13 +117,17 @@ impl Application {
             ringledger_projections::RunnerConfig::default(),
             runners_stop,
         ));
-        let background = crate::background::Background::start(state.pool.clone()).await?;
+        let background = crate::background::Background::start(state.pool.clone(), state.rates.clone()).await?;
+        let (stop_book, book_stop) = tokio::sync::watch::channel(false);
+        let book = tokio::spawn(state.rates.book().clone().run(state.pool.clone(), book_stop));
         let pool = state.pool.clone();
         let served = axum::serve(listener, http::router(state))
             .with_graceful_shutdown(stop)
             .await;
         stop_notify.notify_one();
         let _ = stop_runners.send(true);
+        let _ = stop_book.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), book).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), runners).await;
         background.shutdown(Duration::from_secs(20)).await;
@@ -129,7 +142,7 @@ impl Application {
 /// Connections the process holds for itself: a LISTEN per projection runner and per job pool,
 /// and the claim, tick and notify loops. Below this, requests and background work would
 /// starve each other.
-const MIN_CONNECTIONS: u32 = 12;
+const MIN_CONNECTIONS: u32 = 16;
 
 async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     if max_connections < MIN_CONNECTIONS {

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod event;
 pub mod jobs;
 pub mod projection;
+pub mod rates;
 pub mod runner;
 pub mod statement;
 pub mod supervisor;
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(balance::Balances::default()),
         Arc::new(statement::Statements::default()),
         Arc::new(audit::AuditTrail),
+        Arc::new(rates::RateTable),
     ]
 }
 

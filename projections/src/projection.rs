@@ -23,6 +23,11 @@ pub trait Projection: Send + Sync + 'static {
     fn index_sql(&self) -> &'static str {
         ""
     }
+    /// Events per batch at most, for projections whose events are large (a deck chunk holds
+    /// 5,000 rows); `None` takes the runner's batch size.
+    fn max_batch_events(&self) -> Option<i64> {
+        None
+    }
     /// Columns that identify a row, for diffs (`verify`, rebuild comparison).
     fn key_columns(&self, table: &str) -> &'static [&'static str];
     /// Drops whatever this projection caches in memory for `version` (called by the runner

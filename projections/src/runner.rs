@@ -106,7 +106,7 @@ impl Runner {
     pub async fn step(&self, until: Option<Position>) -> Result<Step, ProjectionError> {
         let from = self.checkpoint().await?;
         let types = self.projection.aggregate_types();
-        let events = event::read_batch(&self.pool, from, until, types, self.config.batch_size).await?;
+        let events = event::read_batch(&self.pool, from, until, types, self.batch_size()).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(Step {
                 applied: 0,
@@ -304,6 +304,14 @@ impl Runner {
         Ok(total)
     }
 
+    /// Events per batch: the configured size, or less for a projection whose events are big.
+    fn batch_size(&self) -> i64 {
+        match self.projection.max_batch_events() {
+            Some(max) => self.config.batch_size.min(max.max(1)),
+            None => self.config.batch_size,
+        }
+    }
+
     fn read_ahead(
         &self,
         after: Position,
@@ -312,7 +320,7 @@ impl Runner {
         let (pool, types, limit) = (
             self.pool.clone(),
             self.projection.aggregate_types(),
-            self.config.batch_size,
+            self.batch_size(),
         );
         tokio::spawn(async move { event::read_batch(&pool, after, until, types, limit).await })
     }

@@ -1,6 +1,7 @@
 //! `ringledger-replay`: the operator CLI. Finance audits an account to any instant and traces
 //! every line to its event; admins check and rebuild projections blue/green; operators look at
-//! the job queues. Reads the database named by `DATABASE_URL`; never writes events.
+//! the job queues; admins import, export and activate rate decks. Reads the database named by
+//! `DATABASE_URL`; writes events only through the api's command services (`rates`).
 
 mod commands;
 mod output;
@@ -74,6 +75,90 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<JobsAction>,
     },
+    /// Rate decks: import, export, activate, list, quote.
+    Rates {
+        #[command(subcommand)]
+        action: RatesAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RatesAction {
+    /// Import a rate deck file (a durable job; progress shown). The same file twice is
+    /// recognised by its SHA-256 and not imported again.
+    Import {
+        file: std::path::PathBuf,
+        /// The file's format (default: detected from the header).
+        #[arg(long = "deck-format", value_enum)]
+        deck_format: Option<DeckFormatArg>,
+        /// The deck's currency.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        /// When the deck's prices apply from (RFC 3339; default now).
+        #[arg(long)]
+        effective_from: Option<String>,
+        /// Who is importing (an admin's id; default: the operator CLI).
+        #[arg(long, env = "RINGLEDGER_ACTOR")]
+        actor: Option<String>,
+        /// Activate the deck once imported.
+        #[arg(long)]
+        activate: bool,
+        /// With --activate: use the deck even though some rows were refused.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+    /// Make an imported deck the one quotes and calls use.
+    Activate {
+        deck: String,
+        #[arg(long, env = "RINGLEDGER_ACTOR")]
+        actor: Option<String>,
+        /// Use the deck even though some of its rows were refused (they are listed by import).
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+    /// Write a deck back as a file (default: the active deck, generic format, to stdout).
+    Export {
+        deck: Option<String>,
+        #[arg(long = "as", value_enum, default_value_t = DeckFormatArg::Generic)]
+        r#as: DeckFormatArg,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// The decks (default), or one deck's rows with cost, selling price and margin.
+    List {
+        #[arg(long)]
+        deck: Option<String>,
+        /// Only this country (two-letter code as the deck spells it).
+        #[arg(long)]
+        country: Option<String>,
+    },
+    /// What calling a number costs: destination, cost, selling rate, margin and, for an
+    /// account, the longest call its credit buys (the quote is stored like the api's).
+    Quote {
+        number: String,
+        /// Region for numbers in national format (e.g. GB).
+        #[arg(long)]
+        region: Option<String>,
+        /// The account to quote for (its available credit sets the maximum duration).
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeckFormatArg {
+    Twilio,
+    Generic,
+}
+
+impl From<DeckFormatArg> for ringledger_domain::rates::DeckFormat {
+    fn from(f: DeckFormatArg) -> Self {
+        match f {
+            DeckFormatArg::Twilio => ringledger_domain::rates::DeckFormat::Twilio,
+            DeckFormatArg::Generic => ringledger_domain::rates::DeckFormat::Generic,
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -1,6 +1,7 @@
 //! HTTP: one router per feature, merged here, and the one error type handlers return.
 
 mod health;
+pub mod rates;
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::ledger::AccountService;
+use crate::rates::RateService;
 use crate::store::PostgresStore;
 
 /// What every handler can reach.
@@ -16,6 +18,7 @@ use crate::store::PostgresStore;
 pub struct AppState {
     pub pool: PgPool,
     pub accounts: AccountService<PostgresStore>,
+    pub rates: RateService,
     pub metrics: PrometheusHandle,
     pub expected_migrations: Arc<Vec<i64>>,
 }
@@ -23,6 +26,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(rates::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -10,6 +10,7 @@
 //! projection and never holds a transaction open while deciding.
 
 mod account;
+mod rates;
 mod worker;
 
 use std::collections::HashMap;
@@ -173,13 +174,19 @@ impl<A: Decider, S: EventStore> Clone for Ledger<A, S> {
 
 impl<A: Decider, S: EventStore> Ledger<A, S> {
     pub fn new(store: Arc<S>, config: LedgerConfig) -> Self {
+        Self::with_appended(store, config, Arc::new(tokio::sync::Notify::new()))
+    }
+
+    /// A ledger that wakes `appended` after its appends: several aggregate types share one
+    /// wake-up, so one NOTIFY sender serves them all.
+    pub fn with_appended(store: Arc<S>, config: LedgerConfig, appended: Arc<tokio::sync::Notify>) -> Self {
         Ledger {
             shared: Arc::new(Shared {
                 store,
                 config,
                 workers: Mutex::new(HashMap::new()),
                 stats: LedgerStats::default(),
-                appended: Arc::new(tokio::sync::Notify::new()),
+                appended,
             }),
         }
     }

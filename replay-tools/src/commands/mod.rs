@@ -3,6 +3,7 @@
 mod account;
 mod jobs;
 mod projections;
+mod rates;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Drop { projection, version } => projections::drop(&pool, &projection, version).await,
         Command::Status => projections::status(&pool, format, out).await,
         Command::Jobs { action } => jobs::run(&pool, action, format, out).await,
+        Command::Rates { action } => rates::run(&pool, action, format, out).await,
     }
 }
 
