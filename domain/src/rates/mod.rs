@@ -6,4 +6,5 @@ pub mod formats;
 pub mod lookup;
 mod row;
 
+pub use formats::{DeckReader, ImportReport, ReadOptions, RowError};
 pub use row::{DeckFormat, DeckRow};
