@@ -10,4 +10,5 @@ pub mod pricing;
 pub mod quote;
 mod row;
 
+pub use formats::{DeckReader, ImportReport, ReadOptions, RowError};
 pub use row::{DeckFormat, DeckRow};

@@ -1,1 +1,0 @@
-//! Deck file formats (see issue 5).

@@ -1,0 +1,1 @@
+//! Tests of the deck formats against fixture files and generated rows.
