@@ -197,3 +197,76 @@ pub mod accounts {
         Ok((state, events))
     }
 }
+
+/// Rate engine helpers: a service of its own and the rate table brought up to date.
+pub mod rates {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+    use ringledger_api::ledger::LedgerConfig;
+    use ringledger_api::rates::{ImportRequest, ImportStatus, RateService, RatesConfig};
+    use ringledger_api::store::PostgresStore;
+    use ringledger_domain::rates::DeckFormat;
+    use ringledger_domain::{ActorId, Currency};
+    use ringledger_projections::{versions, Runner, RunnerConfig};
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    pub fn service(pool: PgPool) -> RateService {
+        service_with(pool, RatesConfig::default())
+    }
+
+    pub fn service_with(pool: PgPool, config: RatesConfig) -> RateService {
+        let store = Arc::new(PostgresStore::new(pool.clone()));
+        let appended = Arc::new(tokio::sync::Notify::new());
+        RateService::new(pool, store, LedgerConfig::default(), appended, config)
+    }
+
+    pub fn admin() -> ActorId {
+        ActorId(Uuid::from_u128(0xAD_0001))
+    }
+
+    pub fn request(file_name: &str, format: Option<DeckFormat>) -> ImportRequest {
+        ImportRequest {
+            file_name: file_name.to_owned(),
+            format,
+            currency: Currency::USD,
+            effective_from: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_else(Utc::now),
+            actor: admin(),
+        }
+    }
+
+    /// Applies the rate table projection up to the end of the log.
+    pub async fn catch_up(pool: &PgPool) -> anyhow::Result<()> {
+        let projection = ringledger_projections::by_name("rate_table")?;
+        let version = versions::ensure_live(pool, projection.as_ref()).await?;
+        Runner::new(pool.clone(), projection, version, RunnerConfig::default())
+            .catch_up(None, |_| {})
+            .await?;
+        Ok(())
+    }
+
+    /// Submits `bytes`, runs the import job's body here, and brings the rate table up to date.
+    pub async fn import(svc: &RateService, bytes: &[u8], request: &ImportRequest) -> anyhow::Result<ImportStatus> {
+        let submitted = svc.submit_import(bytes.to_vec(), request).await?;
+        let status = if submitted.status == "queued" {
+            match svc.run_import(submitted.id).await {
+                Ok(s) => s,
+                Err(_) => svc.import_status(submitted.id).await?,
+            }
+        } else {
+            submitted
+        };
+        catch_up(svc.pool()).await?;
+        Ok(status)
+    }
+
+    /// Activates and rebuilds the service's rate book from the projection.
+    pub async fn activate(svc: &RateService, status: &ImportStatus, skip_bad_rows: bool) -> anyhow::Result<()> {
+        svc.activate(status.deck_id, admin(), skip_bad_rows).await?;
+        catch_up(svc.pool()).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(10), svc.book().refresh(svc.pool())).await??;
+        Ok(())
+    }
+}

@@ -96,10 +96,7 @@ pub async fn quote(state: &AppState, account: AccountId, q: QuoteQuery) -> Resul
     };
     let body = match state.rates.quote(&request, Utc::now()).await? {
         QuoteOutcome::Quoted { number, quote } => quote_json(&number.masked(), &quote),
-        QuoteOutcome::Blocked { number, reason } => json!({
-            "number": number.map(|n| n.masked()),
-            "blocked_reason": reason,
-        }),
+        QuoteOutcome::Blocked { reason } => json!({ "blocked_reason": reason }),
         QuoteOutcome::NoRate { number } => json!({
             "number": number.masked(),
             "blocked_reason": "we have no rate for this destination, so it cannot be called",

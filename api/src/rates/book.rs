@@ -7,10 +7,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ringledger_domain::rates::lookup::{BlockList, PrefixTable};
+use ringledger_domain::rates::lookup::{AdminBlock, AdminTarget, BlockList, PrefixEntry, PrefixTable};
 use ringledger_domain::rates::policy::BlockRule;
 use ringledger_domain::rates::pricing::{PricingRules, SellingPrice};
 use ringledger_domain::rates::quote::Destination;
+use ringledger_domain::e164::Region;
 use ringledger_domain::{BillingPlan, Currency, DeckId, Money};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
@@ -94,7 +95,7 @@ impl RateBook {
             rows: 0,
             entries: Vec::new(),
             prefixes: Vec::new(),
-            table: PrefixTable::build(std::iter::empty()),
+            table: PrefixTable::empty(),
             pricing: PricingRules::default(),
             blocks: BlockList::default_rules(),
         }
@@ -109,6 +110,7 @@ impl RateBook {
             return Ok(None);
         };
         let entry = &self.entries[*found.value as usize];
+        debug_assert!(found.prefix_len <= digits.len());
         let prefix = &digits[..found.prefix_len];
         let price = self
             .pricing
@@ -286,7 +288,9 @@ async fn load(pool: &PgPool, generation: Generation) -> Result<RateBook, RateErr
         }
         let blocks: Vec<BlockRule> = serde_json::from_value(policy.try_get("blocks")?)
             .map_err(|e| RateError::Store(format!("block list: {e}")))?;
-        book.blocks = BlockList::default_rules().with_admin_rules(&blocks);
+        book.blocks = BlockList::default_rules()
+            .with_admin_rules(admin_blocks(&blocks)?)
+            .map_err(|e| RateError::Store(e.to_string()))?;
     }
     let Some((deck_id, _)) = generation.deck else {
         return Ok(book);
@@ -304,11 +308,31 @@ async fn load(pool: &PgPool, generation: Generation) -> Result<RateBook, RateErr
     book.rows = entries.len();
     book.entries = entries;
     book.prefixes = prefixes;
-    book.table = PrefixTable::build(keys);
+    book.table = PrefixTable::build(keys).map_err(|e| RateError::Store(format!("deck {deck_id}: {e}")))?;
     Ok(book)
 }
 
-type Key = (String, Option<String>, u32);
+type Key = PrefixEntry<u32>;
+
+/// The policy's block rules as the lookup takes them.
+fn admin_blocks(rules: &[BlockRule]) -> Result<Vec<AdminBlock>, RateError> {
+    rules
+        .iter()
+        .map(|rule| {
+            let target = match (&rule.prefix, &rule.country) {
+                (Some(prefix), _) => AdminTarget::Prefix(prefix.clone()),
+                (None, Some(country)) => AdminTarget::Country(
+                    Region::parse(country).map_err(|e| RateError::Store(format!("block list: {e}")))?,
+                ),
+                (None, None) => return Err(RateError::Store("block rule names nothing".into())),
+            };
+            Ok(AdminBlock {
+                target,
+                reason: rule.reason.clone(),
+            })
+        })
+        .collect()
+}
 
 type Loaded = (Vec<Entry>, Vec<Vec<String>>, Vec<Key>);
 
@@ -334,10 +358,18 @@ async fn load_rows(pool: &PgPool, deck_id: DeckId, currency: Currency) -> Result
         let origins: Vec<String> = row.try_get("origination_prefixes")?;
         for d in &destinations {
             if origins.is_empty() {
-                keys.push((d.clone(), None, index));
+                keys.push(PrefixEntry {
+                    destination: d.clone(),
+                    origin: None,
+                    value: index,
+                });
             }
             for o in &origins {
-                keys.push((d.clone(), Some(o.clone()), index));
+                keys.push(PrefixEntry {
+                    destination: d.clone(),
+                    origin: Some(o.clone()),
+                    value: index,
+                });
             }
         }
         entries.push(Entry {

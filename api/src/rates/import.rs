@@ -13,7 +13,7 @@ use ringledger_domain::rates::deck::{
 };
 use ringledger_domain::rates::formats::{DeckReader, ReadOptions};
 use ringledger_domain::rates::{DeckFormat, DeckRow};
-use ringledger_domain::{ActorId, Currency, DeckId};
+use ringledger_domain::{ActorId, BillingPlan, Currency, DeckId, Money};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -233,7 +233,7 @@ impl RateService {
                 }
             }
             if chunk.len() == MAX_CHUNK_ROWS {
-                self.append_chunk(deck_id, chunk_no, std::mem::take(&mut chunk)).await?;
+                self.import_chunk(deck_id, chunk_no, std::mem::take(&mut chunk)).await?;
                 chunk_no += 1;
             }
             if rows - last_progress >= PROGRESS_EVERY_ROWS {
@@ -242,7 +242,7 @@ impl RateService {
             }
         }
         if !chunk.is_empty() {
-            self.append_chunk(deck_id, chunk_no, chunk).await?;
+            self.import_chunk(deck_id, chunk_no, chunk).await?;
         }
         let summary = DeckSummary {
             file_name: request.file_name.clone(),
@@ -266,7 +266,8 @@ impl RateService {
         Ok(())
     }
 
-    async fn append_chunk(&self, deck_id: DeckId, chunk: u32, rows: Vec<DeckRow>) -> Result<(), RateError> {
+    /// Appends one chunk of a deck under the job's key `chunk-N` (a repeat appends nothing).
+    pub async fn import_chunk(&self, deck_id: DeckId, chunk: u32, rows: Vec<DeckRow>) -> Result<(), RateError> {
         let command = DeckCommand::ImportRows { deck_id, chunk, rows };
         self.decks
             .execute(&deck_id.to_string(), Envelope::with_key(command, format!("chunk-{chunk}")))
@@ -348,4 +349,45 @@ impl<R: Read> Read for CountingReader<R> {
         self.count.0.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
+}
+
+impl RateService {
+    /// A deck's rows back from the rate table, in file order, as the file gave them.
+    pub async fn deck_rows(&self, deck: DeckId) -> Result<Vec<DeckRow>, RateError> {
+        let currency: Option<String> = sqlx::query_scalar("SELECT currency FROM rate_decks WHERE deck_id = $1")
+            .bind(deck.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten();
+        let currency = currency.ok_or_else(|| RateError::NotFound(format!("deck {deck} is not (fully) imported")))?;
+        let currency = Currency::parse(&currency).map_err(|e| RateError::Store(format!("deck currency: {e}")))?;
+        let rows = sqlx::query(
+            "SELECT line, iso, country, description, destination_prefixes, origination_prefixes, cost_micros,
+                    connect_fee_micros, first_increment, next_increment
+               FROM rate_rows WHERE deck_id = $1 ORDER BY line",
+        )
+        .bind(deck.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| deck_row(r, currency)).collect()
+    }
+}
+
+fn deck_row(r: &sqlx::postgres::PgRow, currency: Currency) -> Result<DeckRow, RateError> {
+    let plan = BillingPlan::new(
+        Money::from_micros(r.try_get("connect_fee_micros")?, currency),
+        r.try_get::<i32, _>("first_increment")?.max(0) as u32,
+        r.try_get::<i32, _>("next_increment")?.max(0) as u32,
+    )
+    .map_err(|e| RateError::Store(format!("deck row plan: {e}")))?;
+    Ok(DeckRow {
+        line: r.try_get::<i64, _>("line")?.max(0) as u64,
+        iso: r.try_get("iso")?,
+        country: r.try_get("country")?,
+        description: r.try_get("description")?,
+        destination_prefixes: r.try_get("destination_prefixes")?,
+        origination_prefixes: r.try_get("origination_prefixes")?,
+        cost_per_minute: Money::from_micros(r.try_get("cost_micros")?, currency),
+        plan,
+    })
 }

@@ -4,6 +4,8 @@
 //! enough to check that the call dials what was quoted; it is never logged in full.
 
 use chrono::{DateTime, Utc};
+use ringledger_domain::e164::Region;
+use ringledger_domain::rates::lookup::DialError;
 use ringledger_domain::rates::quote::Quote;
 use ringledger_domain::{AccountId, Currency, Money, QuoteId, E164};
 use sha2::{Digest, Sha256};
@@ -25,7 +27,7 @@ pub struct QuoteRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuoteOutcome {
     Quoted { number: E164, quote: Quote },
-    Blocked { number: Option<E164>, reason: String },
+    Blocked { reason: String },
     /// Parsed, but no row of the active deck covers it.
     NoRate { number: E164 },
 }
@@ -40,16 +42,12 @@ fn number_hash(id: QuoteId, digits: &str) -> Vec<u8> {
 impl RateService {
     pub async fn quote(&self, request: &QuoteRequest, now: DateTime<Utc>) -> Result<QuoteOutcome, RateError> {
         let book = self.book().get();
-        let region = request.region.as_deref().unwrap_or(&self.config().default_region);
+        let region_text = request.region.as_deref().unwrap_or(&self.config().default_region);
+        let region = Region::parse(region_text).map_err(|e| RateError::Invalid(e.to_string()))?;
         let number = match book.blocks.classify(&request.number, Some(region)) {
             Ok(number) => number,
-            Err(e) if e.is_blocked() => {
-                return Ok(QuoteOutcome::Blocked {
-                    number: e.number().cloned(),
-                    reason: e.to_string(),
-                })
-            }
-            Err(e) => return Err(RateError::Invalid(e.to_string())),
+            Err(DialError::Blocked(blocked)) => return Ok(QuoteOutcome::Blocked { reason: blocked.reason }),
+            Err(DialError::Invalid(e)) => return Err(RateError::Invalid(e.to_string())),
         };
         let origin = self.config().origination_number.as_deref();
         let Some(rated) = book.rate(number.digits(), origin)? else {

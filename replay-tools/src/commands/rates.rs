@@ -105,9 +105,9 @@ pub async fn run(pool: &PgPool, action: RatesAction, format: Format, out: &mut i
             let written = match output {
                 Some(path) => {
                     let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                    export(pool, deck, r#as.into(), std::io::BufWriter::new(file)).await?
+                    export(service, deck, r#as.into(), std::io::BufWriter::new(file)).await?
                 }
-                None => export(pool, deck, r#as.into(), &mut *out).await?,
+                None => export(service, deck, r#as.into(), &mut *out).await?,
             };
             eprintln!("exported {written} rows of deck {deck}");
             Ok(0)
@@ -252,44 +252,12 @@ async fn active_deck(pool: &PgPool) -> anyhow::Result<Option<DeckId>> {
     Ok(id.map(DeckId))
 }
 
-/// The deck's rows back as the file gave them.
-async fn deck_rows(pool: &PgPool, deck: DeckId) -> anyhow::Result<(Currency, Vec<DeckRow>)> {
-    let currency: Option<String> = sqlx::query_scalar("SELECT currency FROM rate_decks WHERE deck_id = $1")
-        .bind(deck.0)
-        .fetch_optional(pool)
-        .await?
-        .flatten();
-    let currency = Currency::parse(&currency.with_context(|| format!("deck {deck} is not (fully) imported"))?)?;
-    let rows = sqlx::query(
-        "SELECT line, iso, country, description, destination_prefixes, origination_prefixes, cost_micros,
-                connect_fee_micros, first_increment, next_increment
-           FROM rate_rows WHERE deck_id = $1 ORDER BY line",
-    )
-    .bind(deck.0)
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(DeckRow {
-            line: r.try_get::<i64, _>("line")?.max(0) as u64,
-            iso: r.try_get("iso")?,
-            country: r.try_get("country")?,
-            description: r.try_get("description")?,
-            destination_prefixes: r.try_get("destination_prefixes")?,
-            origination_prefixes: r.try_get("origination_prefixes")?,
-            cost_per_minute: Money::from_micros(r.try_get("cost_micros")?, currency),
-            plan: BillingPlan::new(
-                Money::from_micros(r.try_get("connect_fee_micros")?, currency),
-                r.try_get::<i32, _>("first_increment")?.max(0) as u32,
-                r.try_get::<i32, _>("next_increment")?.max(0) as u32,
-            )?,
-        });
-    }
-    Ok((currency, out))
-}
-
-async fn export(pool: &PgPool, deck: DeckId, format: DeckFormat, out: impl Write) -> anyhow::Result<u64> {
-    let (currency, rows) = deck_rows(pool, deck).await?;
+async fn export(service: &RateService, deck: DeckId, format: DeckFormat, out: impl Write) -> anyhow::Result<u64> {
+    let rows = service.deck_rows(deck).await?;
+    let currency = rows
+        .first()
+        .map(|r| r.cost_per_minute.currency())
+        .context("the deck has no rows")?;
     Ok(match format {
         DeckFormat::Generic => write_generic(out, &rows, currency)?,
         DeckFormat::Twilio => {
@@ -342,7 +310,7 @@ async fn list_rows(
 ) -> anyhow::Result<i32> {
     service.book().refresh(pool).await?;
     let pricing = service.book().get().pricing.clone();
-    let (_, rows) = deck_rows(pool, deck).await?;
+    let rows = service.deck_rows(deck).await?;
     let mut table = Table::new(vec![
         "line", "country", "description", "prefixes", "origin", "cost/min", "selling/min", "margin/min", "plan",
     ]);

@@ -13,8 +13,8 @@ pub const POLICY_STREAM: &str = "rate-policy";
 pub const MAX_BLOCK_RULES: usize = 10_000;
 const MAX_REASON_CHARS: usize = 200;
 
-/// A destination the admin blocked: a country, a prefix of the E.164 digits, or both (the
-/// prefix within the country), with the reason the caller is shown.
+/// A destination the admin blocked: a country or a prefix of the E.164 digits, with the
+/// reason the caller is shown.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BlockRule {
     pub country: Option<String>,
@@ -94,8 +94,8 @@ fn validate_blocks(rules: &[BlockRule]) -> Result<(), PolicyError> {
             index,
             message: message.to_owned(),
         };
-        if rule.country.is_none() && rule.prefix.is_none() {
-            return Err(bad("name a country, a prefix or both"));
+        if rule.country.is_some() == rule.prefix.is_some() {
+            return Err(bad("name either a country or a prefix"));
         }
         if let Some(c) = &rule.country {
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {

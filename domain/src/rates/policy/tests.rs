@@ -86,7 +86,7 @@ fn block_lists_are_sorted_deduplicated_and_checked() {
         })
         .then_expect_error(PolicyError::BadBlockRule {
             index: 0,
-            message: "name a country, a prefix or both".into(),
+            message: "name either a country or a prefix".into(),
         });
     Test::with(())
         .given_no_previous_events()

@@ -5,6 +5,8 @@
 
 mod ledger;
 mod projections;
+mod rates;
+mod rates_lookup;
 
 use std::future::Future;
 use std::time::Duration;
@@ -46,6 +48,18 @@ enum Suite {
         #[arg(long, default_value_t = 64)]
         connections: u32,
     },
+    /// Number lookup vs binary search, and deck import vs csv parse + COPY.
+    Rates {
+        /// Rows in the generated Twilio file.
+        #[arg(long, default_value_t = 500_000)]
+        rows: usize,
+        /// Prefixes in the lookup deck.
+        #[arg(long, default_value_t = 100_000)]
+        prefixes: usize,
+        /// Numbers looked up.
+        #[arg(long, default_value_t = 2_000_000)]
+        lookups: usize,
+    },
     /// Projection rebuild throughput vs reading the log, then live lag at a steady rate.
     Projections {
         /// Events generated (not measured) before the rebuild.
@@ -77,6 +91,16 @@ async fn main() -> anyhow::Result<()> {
         } => {
             scratch(&cli.database_url, false, |url| async move {
                 ledger::run(&url, Duration::from_secs(seconds), accounts, connections).await
+            })
+            .await
+        }
+        Suite::Rates {
+            rows,
+            prefixes,
+            lookups,
+        } => {
+            scratch(&cli.database_url, false, |url| async move {
+                rates::run(&url, rows, prefixes, lookups).await
             })
             .await
         }
