@@ -184,6 +184,42 @@ impl Typed {
     }
 }
 
+/// What was typed, as digits, for checks that must see numbers too short to parse (`999`,
+/// `+44 999`): `(true, "44999")` when it starts with `+` or the region's international prefix
+/// (which is dropped), `(false, "999")` otherwise. `None` when it is not digits and separators.
+pub(crate) fn typed_digits(input: &str, default_region: Option<Region>) -> Option<(bool, String)> {
+    let typed = Typed::read(input).ok()?;
+    if typed.plus {
+        return Some((true, typed.digits));
+    }
+    let stripped = match default_region {
+        Some(region) => strip_international_prefix(&typed.digits, region),
+        None => typed.digits.strip_prefix("00"),
+    };
+    Some(match stripped {
+        Some(rest) => (true, rest.to_owned()),
+        None => (false, typed.digits),
+    })
+}
+
+/// The digits typed, without separators, and whether they followed a `+`.
+pub(crate) fn raw_digits(input: &str) -> Option<(bool, String)> {
+    Typed::read(input).ok().map(|typed| (typed.plus, typed.digits))
+}
+
+/// Splits digits that start with a country calling code into the code and the rest.
+pub(crate) fn split_calling_code(digits: &str) -> Option<(u16, &str)> {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    (1..=3.min(digits.len())).find_map(|len| {
+        let code: u16 = digits[..len].parse().ok()?;
+        phonenumber::metadata::DATABASE
+            .region(&code)
+            .map(|_| (code, &digits[len..]))
+    })
+}
+
 /// `digits` without the region's international call prefix, if it starts with one.
 fn strip_international_prefix(digits: &str, region: Region) -> Option<&str> {
     let pattern = region.metadata()?.international_prefix()?;

@@ -6,4 +6,8 @@ pub mod formats;
 pub mod lookup;
 mod row;
 
+pub use lookup::{
+    AdminBlock, AdminTarget, BlockKind, BlockList, Blocked, DialError, Match, PrefixEntry, PrefixTable,
+    PrefixTableError,
+};
 pub use row::{DeckFormat, DeckRow};
