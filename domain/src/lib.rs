@@ -10,6 +10,7 @@ pub mod postings;
 pub mod rates;
 pub mod rating;
 
+pub use e164::{ParseNumberError, Region, UnknownRegion, E164};
 pub use ids::{AccountId, ActorId, CallId, DeckId, DisputeId, GrantId, PaymentId, QuoteId, ReservationId};
 pub use money::{Currency, Money, MoneyError, ParseMoneyError, MICROS_PER_UNIT};
 pub use postings::{LedgerAccount, Posting, Postings, PostingsBuilder, PostingsError};

@@ -11,4 +11,8 @@ pub mod quote;
 mod row;
 
 pub use formats::{DeckReader, ImportReport, ReadOptions, RowError};
+pub use lookup::{
+    AdminBlock, AdminTarget, BlockKind, BlockList, Blocked, DialError, Match, PrefixEntry, PrefixTable,
+    PrefixTableError,
+};
 pub use row::{DeckFormat, DeckRow};

@@ -1,1 +1,0 @@
-//! Number to rate lookup (see issue 5).
