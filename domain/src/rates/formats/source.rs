@@ -48,22 +48,49 @@ impl<R: Read> LimitedSource<R> {
         io::Error::other(message)
     }
 
-    /// Advances the current line's length over `chunk`; returns the longest line seen in it.
-    fn account(&mut self, chunk: &[u8]) -> usize {
-        let mut segments = chunk.split(|&b| b == b'\n');
-        let first = segments.next().map_or(0, <[u8]>::len);
-        let mut current = self.line_bytes.saturating_add(first);
-        let mut longest = current;
-        for segment in segments {
-            current = segment.len();
-            longest = longest.max(current);
+    /// Advances the current line's length over `chunk`. Returns the offset of the first byte
+    /// past the line limit, if the chunk has one.
+    fn account(&mut self, chunk: &[u8]) -> Option<usize> {
+        let mut start = 0;
+        for segment in chunk.split(|&b| b == b'\n') {
+            let carried = if start == 0 { self.line_bytes } else { 0 };
+            let length = carried.saturating_add(segment.len());
+            if length > self.max_line_bytes {
+                return Some(start + self.max_line_bytes.saturating_sub(carried));
+            }
+            self.line_bytes = length;
+            start += segment.len() + 1;
         }
-        self.line_bytes = current;
-        longest
+        None
+    }
+
+    /// How much of a chunk of `n` bytes may pass, and the limit that stops the rest.
+    fn allowed(&mut self, chunk: &[u8]) -> (usize, Option<InputError>) {
+        let budget = self.max_input_bytes.saturating_sub(self.bytes_read);
+        if (chunk.len() as u64) > budget {
+            let error = InputError::TooLarge {
+                max_bytes: self.max_input_bytes,
+            };
+            // `budget` is below `chunk.len()`, so it fits in usize.
+            let within = usize::try_from(budget).unwrap_or(0);
+            let pass = self.account(&chunk[..within]).unwrap_or(within);
+            return (pass, Some(error));
+        }
+        match self.account(chunk) {
+            Some(pass) => (
+                pass,
+                Some(InputError::LineTooLong {
+                    max_bytes: self.max_line_bytes,
+                }),
+            ),
+            None => (chunk.len(), None),
+        }
     }
 }
 
 impl<R: Read> Read for LimitedSource<R> {
+    /// Passes bytes up to the first limit, then fails on the next call, so the parser sees
+    /// every complete row before the limit and then the error.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(error) = &self.tripped {
             return Err(io::Error::other(error.to_string()));
@@ -73,20 +100,15 @@ impl<R: Read> Read for LimitedSource<R> {
             self.at_eof = true;
             return Ok(0);
         }
-        let chunk = &buf[..n];
-        self.bytes_read += n as u64;
-        if self.bytes_read > self.max_input_bytes {
-            return Err(self.trip(InputError::TooLarge {
-                max_bytes: self.max_input_bytes,
-            }));
+        let (pass, error) = self.allowed(&buf[..n]);
+        self.bytes_read += pass as u64;
+        self.last_byte = buf[..pass].last().copied().or(self.last_byte);
+        if let Some(error) = error {
+            if pass == 0 {
+                return Err(self.trip(error));
+            }
+            self.tripped = Some(error);
         }
-        let longest = self.account(chunk);
-        self.last_byte = chunk.last().copied();
-        if longest > self.max_line_bytes {
-            return Err(self.trip(InputError::LineTooLong {
-                max_bytes: self.max_line_bytes,
-            }));
-        }
-        Ok(n)
+        Ok(pass)
     }
 }
