@@ -4,6 +4,7 @@
 mod generic;
 mod limits;
 mod round_trip;
+mod speed;
 mod twilio;
 
 use super::{DeckReader, ReadOptions, RowError};

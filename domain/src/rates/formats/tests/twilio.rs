@@ -231,3 +231,17 @@ fn a_plan_in_another_currency_than_the_deck_is_refused() {
         .unwrap();
     assert!(matches!(error, HeaderError::PlanCurrency { .. }), "{error}");
 }
+
+#[test]
+fn a_rejected_row_leaves_none_of_its_prefixes_behind() {
+    let file = "Price / min,Destination Prefixes\n0.01,44\n0.02,\"33, 44\"\n0.03,33\n";
+    let (rows, errors) = read_all(file.as_bytes(), ReadOptions::new(USD));
+    assert_eq!(
+        messages(&errors),
+        [
+            r#"line 3, column "Destination Prefixes": destination prefix 44 (from any origin) is priced 0.020000 USD here and 0.010000 USD on line 2; keep one price per prefix and delete the other line"#
+        ]
+    );
+    let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 4]);
+}
