@@ -296,15 +296,24 @@ fn read_header<R: Read>(
     }
     let mut names = Vec::with_capacity(record.len());
     for (i, field) in record.iter().enumerate() {
-        let field = if i == 0 {
-            field.strip_prefix(BOM).unwrap_or(field)
-        } else {
-            field
-        };
+        let field = if i == 0 { without_bom(field) } else { field };
         let name = std::str::from_utf8(field.trim_ascii()).map_err(|_| HeaderError::InvalidUtf8)?;
         names.push(name.to_owned());
     }
     Ok(names)
+}
+
+/// The first header cell without a UTF-8 BOM. The BOM comes before csv sees a quote, so a
+/// quoted first name (`<BOM>"ISO"`) keeps its quotes: drop them too.
+fn without_bom(field: &[u8]) -> &[u8] {
+    match field.strip_prefix(BOM) {
+        Some(rest) => {
+            let rest = rest.trim_ascii();
+            let unquoted = rest.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\""));
+            unquoted.unwrap_or(rest)
+        }
+        None => field,
+    }
 }
 
 fn expected_header(format: Option<DeckFormat>) -> &'static str {

@@ -20,7 +20,16 @@ fn usd(micros: i64) -> Money {
 
 /// 60/60, no connect fee: the plan Twilio rows get by default.
 fn minute_plan() -> BillingPlan {
-    ReadOptions::new(USD).default_plan
+    BillingPlan {
+        connect_fee: usd(0),
+        first_increment_seconds: 60,
+        next_increment_seconds: 60,
+    }
+}
+
+#[test]
+fn the_default_plan_is_sixty_sixty_without_connect_fee() {
+    assert_eq!(ReadOptions::new(USD).default_plan, minute_plan());
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

@@ -245,3 +245,35 @@ fn a_rejected_row_leaves_none_of_its_prefixes_behind() {
     let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
     assert_eq!(lines, [2, 4]);
 }
+
+#[test]
+fn a_quoted_first_column_after_a_bom_is_found() {
+    let file = b"\xEF\xBB\xBF\"ISO\",\"Price / min\",\"Destination Prefixes\"\r\nGB,0.01,44\r\n";
+    let reader = DeckReader::new(&file[..], ReadOptions::new(USD)).unwrap();
+    assert_eq!(
+        reader.column_names(),
+        ["ISO", "Price / min", "Destination Prefixes"]
+    );
+    let rows: Vec<DeckRow> = reader.map(Result::unwrap).collect();
+    assert_eq!(rows[0].iso, "GB");
+}
+
+#[test]
+fn a_header_that_is_not_utf8_is_refused() {
+    let file = b"Pr\xFFice / min,Destination Prefixes\n";
+    let error = DeckReader::new(&file[..], ReadOptions::new(USD)).err().unwrap();
+    assert_eq!(error, HeaderError::InvalidUtf8);
+    assert_eq!(
+        error.to_string(),
+        "the header is not valid UTF-8; save the file as UTF-8"
+    );
+}
+
+#[test]
+fn an_empty_file_says_what_header_to_write() {
+    let error = DeckReader::new(&b""[..], ReadOptions::new(USD)).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        r#"the file is empty; a deck starts with a header line such as "ISO,Country,Description,Price / min,Origination Prefixes,Destination Prefixes""#
+    );
+}
