@@ -3,6 +3,7 @@
 
 mod generic;
 mod limits;
+mod lines;
 mod round_trip;
 mod speed;
 mod twilio;
