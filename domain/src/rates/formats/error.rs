@@ -47,10 +47,10 @@ pub enum InputError {
     #[error("the file is larger than the limit of {max_bytes} bytes; split it into smaller decks")]
     TooLarge { max_bytes: u64 },
     #[error(
-        "a line is longer than the limit of {max_bytes} bytes; check for a missing line break \
-         or an unclosed quote"
+        "a row is longer than the limit of {max_bytes} bytes; split it, or close the quote that \
+         runs on past its line"
     )]
-    LineTooLong { max_bytes: usize },
+    RowTooLong { max_bytes: usize },
     #[error("the file could not be read: {0}")]
     Io(String),
 }
@@ -99,8 +99,6 @@ pub enum RowErrorKind {
     InvalidUtf8,
     #[error("cell is {bytes} bytes, over the limit of {max_bytes}; shorten it")]
     FieldTooLong { bytes: usize, max_bytes: usize },
-    #[error("row is {bytes} bytes, over the limit of {max_bytes}; split it or shorten its cells")]
-    RowTooLong { bytes: usize, max_bytes: usize },
     #[error("{what} is empty; write an amount such as 0.0135")]
     EmptyAmount { what: &'static str },
     #[error("{what} {text:?} uses a comma; use a dot as decimal separator")]

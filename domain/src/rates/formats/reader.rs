@@ -93,7 +93,7 @@ impl<R: Read> DeckReader<R> {
     fn input_error(&mut self, error: csv::Error) -> RowError {
         self.done = true;
         RowError {
-            line: self.csv.position().line(),
+            line: self.csv.get_ref().row_line(),
             column: None,
             kind: RowErrorKind::Input(input_error(self.csv.get_ref(), error)),
         }
@@ -196,20 +196,12 @@ impl<R: Read> DeckReader<R> {
         })
     }
 
-    /// Field count and sizes, before any cell is parsed.
+    /// Field count and cell sizes, before any cell is parsed (the source bounds the row).
     fn check_shape(&self, line: u64) -> Result<(), RowError> {
         let limits = &self.options.limits;
         let (found, expected) = (self.record.len(), self.header.names.len());
         if found != expected {
             return Err(self.field_count_error(line, found, expected));
-        }
-        let bytes = self.record.as_slice().len();
-        if bytes > limits.max_row_bytes {
-            let kind = RowErrorKind::RowTooLong {
-                bytes,
-                max_bytes: limits.max_row_bytes,
-            };
-            return Err(self.error(line, None, kind));
         }
         match self.record.iter().position(|f| f.len() > limits.max_field_bytes) {
             None => Ok(()),

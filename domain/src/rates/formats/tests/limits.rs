@@ -41,29 +41,57 @@ fn a_huge_header_is_refused_before_any_row() {
 
 #[test]
 fn a_line_without_end_stops_at_the_row_limit() {
-    let file = format!("{HEADER}0.01,\"{}\"\n", "4".repeat(10_000));
+    let file = format!("{HEADER}0.01,44\n0.01,\"{}\"\n0.01,46\n", "4".repeat(10_000));
     let options = small(|l| l.max_row_bytes = 1_000);
-    let (_, errors) = read_all(file.as_bytes(), options);
-    assert_eq!(errors.len(), 1);
+    let (rows, errors) = read_all(file.as_bytes(), options);
+    assert_eq!(rows.len(), 1);
     assert_eq!(
-        errors[0].kind,
-        RowErrorKind::Input(InputError::LineTooLong { max_bytes: 1_000 })
+        messages(&errors),
+        ["line 3: a row is longer than the limit of 1000 bytes; split it, or close the quote that runs on past its line"]
     );
     assert!(errors[0].is_fatal());
 }
 
 #[test]
-fn a_row_over_the_row_limit_across_lines_is_skipped() {
-    let long = format!("a{}b", "\n".repeat(30));
-    let file = format!("Prefix,Price/min,Country\n44,0.01,\"{long}\"\n45,0.01,ok\n");
-    let options = small(|l| l.max_row_bytes = 30);
+fn a_quote_left_open_stops_at_the_row_limit_however_short_its_lines() {
+    let mut file = format!("Country,{HEADER}UK,0.01,44\n\"Open,0.01,45\n");
+    for i in 0..100 {
+        file.push_str(&format!("FR,0.01,{}\n", 330 + i));
+    }
+    let options = small(|l| l.max_row_bytes = 200);
     let (rows, errors) = read_all(file.as_bytes(), options);
+    assert_eq!(rows.len(), 1);
     assert_eq!(
         messages(&errors),
-        ["line 2: row is 38 bytes, over the limit of 30; split it or shorten its cells"]
+        ["line 3: a row is longer than the limit of 200 bytes; split it, or close the quote that runs on past its line"]
     );
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].line, 33);
+}
+
+#[test]
+fn a_doubled_quote_does_not_close_a_long_quoted_row() {
+    let file = format!("Description,{HEADER}\"a\"\"{}\",0.01,44\n", "\nxx".repeat(100));
+    let options = small(|l| l.max_row_bytes = 100);
+    let (rows, errors) = read_all(file.as_bytes(), options);
+    assert!(rows.is_empty());
+    assert_eq!(
+        messages(&errors),
+        ["line 2: a row is longer than the limit of 100 bytes; split it, or close the quote that runs on past its line"]
+    );
+}
+
+#[test]
+fn rows_end_where_csv_ends_them_through_quotes_and_line_breaks() {
+    // Every row is within 18 bytes as written; the file is far over. A row that did not end
+    // at its line break (after `""`, a closed quote, a quoted line break) would trip the limit.
+    let mut file = String::from("X,Price/min,Prefix\n\"a\"\"\n\nb\",0.01,44\n");
+    for i in 0..50 {
+        file.push_str(&format!("\"q\"\"\",\".5\",\"{}\"\n", 100 + i));
+    }
+    let options = small(|l| l.max_row_bytes = 18);
+    let (rows, errors) = read_all(file.as_bytes(), options);
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+    assert_eq!(rows.len(), 51);
+    assert_eq!((rows[1].line, rows[50].line), (5, 54));
 }
 
 #[test]
