@@ -2,6 +2,7 @@
 //! detection from the header, and the header errors. Never by position.
 
 use super::error::HeaderError;
+use super::fields::excerpt;
 use crate::rates::DeckFormat;
 
 /// A column the reader knows. The discriminant indexes [`Columns`].
@@ -197,7 +198,17 @@ fn normalise(name: &str) -> String {
         .collect()
 }
 
+/// Names listed in a header error; a longer header ends in "and N more".
+const LISTED_NAMES: usize = 20;
+
 fn quoted_list(names: &[String]) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let mut quoted: Vec<String> = names
+        .iter()
+        .take(LISTED_NAMES)
+        .map(|n| format!("{:?}", excerpt(n)))
+        .collect();
+    if names.len() > LISTED_NAMES {
+        quoted.push(format!("and {} more", names.len() - LISTED_NAMES));
+    }
     quoted.join(", ")
 }

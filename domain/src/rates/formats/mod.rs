@@ -21,7 +21,7 @@ mod tests;
 
 pub use error::{HeaderError, InputError, Origin, RowError, RowErrorKind, WriteError};
 pub use reader::DeckReader;
-pub use report::ImportReport;
+pub use report::{ImportReport, DEFAULT_KEPT_ERRORS};
 pub use writer::{write_generic, write_twilio};
 
 use crate::money::{Currency, Money};

@@ -277,3 +277,20 @@ fn an_empty_file_says_what_header_to_write() {
         r#"the file is empty; a deck starts with a header line such as "ISO,Country,Description,Price / min,Origination Prefixes,Destination Prefixes""#
     );
 }
+
+#[test]
+fn a_header_error_lists_at_most_twenty_names_cut_short() {
+    let mut header: Vec<String> = (0..25).map(|i| format!("c{i}")).collect();
+    header[0] = "x".repeat(100);
+    let error = DeckReader::new(header.join(",").as_bytes(), ReadOptions::new(USD))
+        .err()
+        .unwrap();
+    let HeaderError::UnknownFormat { found } = error else {
+        panic!("{error}");
+    };
+    assert!(
+        found.starts_with(&format!("{:?}, \"c1\"", "x".repeat(40))),
+        "{found}"
+    );
+    assert!(found.ends_with("\"c19\", and 5 more"), "{found}");
+}
