@@ -6,5 +6,7 @@ pub mod formats;
 pub mod lookup;
 mod row;
 
-pub use formats::{DeckReader, ImportReport, ReadOptions, RowError};
+pub use formats::{
+    write_generic, write_twilio, DeckReader, HeaderError, ImportReport, ReadOptions, RowError,
+};
 pub use row::{DeckFormat, DeckRow};
