@@ -5,7 +5,7 @@ use super::error::HeaderError;
 use super::fields::excerpt;
 use crate::rates::DeckFormat;
 
-/// A column the reader knows. The discriminant indexes [`Columns`].
+/// A column the reader knows. The discriminant indexes `Header::columns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Field {
     Iso = 0,
