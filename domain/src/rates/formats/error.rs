@@ -60,7 +60,8 @@ pub enum InputError {
 pub struct RowError {
     /// 1-based file line where the row starts (the header is line 1).
     pub line: u64,
-    /// The column as the file's header spells it, when one column is at fault.
+    /// The column as the file's header spells it (cut to 40 characters), when one column is
+    /// at fault.
     pub column: Option<String>,
     pub kind: RowErrorKind,
 }

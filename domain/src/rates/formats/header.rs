@@ -145,8 +145,8 @@ impl Header {
             if let Some(first) = columns[spec.field as usize] {
                 return Err(HeaderError::DuplicateColumn {
                     column: spec.name,
-                    first: names[first].clone(),
-                    second: names[i].clone(),
+                    first: excerpt(&names[first]),
+                    second: excerpt(&names[i]),
                 });
             }
             columns[spec.field as usize] = Some(i);

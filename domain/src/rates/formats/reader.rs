@@ -102,7 +102,7 @@ impl<R: Read> DeckReader<R> {
     fn error(&self, line: u64, field: Option<Field>, kind: RowErrorKind) -> RowError {
         RowError {
             line,
-            column: field.and_then(|f| self.header.name(f)).map(str::to_owned),
+            column: field.and_then(|f| self.header.name(f)).map(fields::excerpt),
             kind,
         }
     }
@@ -207,7 +207,7 @@ impl<R: Read> DeckReader<R> {
             None => Ok(()),
             Some(i) => Err(RowError {
                 line,
-                column: Some(self.header.names[i].clone()),
+                column: Some(fields::excerpt(&self.header.names[i])),
                 kind: RowErrorKind::FieldTooLong {
                     bytes: self.record[i].len(),
                     max_bytes: limits.max_field_bytes,
@@ -225,7 +225,7 @@ impl<R: Read> DeckReader<R> {
         RowError {
             line,
             // The first column the row does not reach.
-            column: self.header.names.get(found).cloned(),
+            column: self.header.names.get(found).map(|n| fields::excerpt(n)),
             kind: RowErrorKind::FieldCount {
                 found,
                 expected,
