@@ -108,7 +108,7 @@ pub enum RowErrorKind {
     AmountNotANumber { what: &'static str, text: String },
     #[error("{what} {text:?} has more than 6 decimal places; amounts are exact to 0.000001")]
     AmountTooPrecise { what: &'static str, text: String },
-    #[error("{what} {text:?} is too large; write a per-minute amount below 9,223,372,036,854")]
+    #[error("{what} {text:?} is too large; amounts must stay below 9,223,372,036,854")]
     AmountTooLarge { what: &'static str, text: String },
     #[error("{what} {text:?} is negative; it must be 0 or more")]
     NegativeAmount { what: &'static str, text: String },

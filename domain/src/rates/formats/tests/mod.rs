@@ -1,6 +1,7 @@
 //! Tests of the deck formats: fixture files with every messy case, limits, the skip-bad-rows
 //! report, and the property that reading an export gives back the rows.
 
+mod cells;
 mod generic;
 mod limits;
 mod lines;
