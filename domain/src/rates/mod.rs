@@ -10,7 +10,9 @@ pub mod pricing;
 pub mod quote;
 mod row;
 
-pub use formats::{DeckReader, ImportReport, ReadOptions, RowError};
+pub use formats::{
+    write_generic, write_twilio, DeckReader, HeaderError, ImportReport, ReadOptions, RowError,
+};
 pub use lookup::{
     AdminBlock, AdminTarget, BlockKind, BlockList, Blocked, DialError, Match, PrefixEntry, PrefixTable,
     PrefixTableError,

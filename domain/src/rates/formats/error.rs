@@ -47,10 +47,10 @@ pub enum InputError {
     #[error("the file is larger than the limit of {max_bytes} bytes; split it into smaller decks")]
     TooLarge { max_bytes: u64 },
     #[error(
-        "a line is longer than the limit of {max_bytes} bytes; check for a missing line break \
-         or an unclosed quote"
+        "a row is longer than the limit of {max_bytes} bytes; split it, or close the quote that \
+         runs on past its line"
     )]
-    LineTooLong { max_bytes: usize },
+    RowTooLong { max_bytes: usize },
     #[error("the file could not be read: {0}")]
     Io(String),
 }
@@ -60,7 +60,8 @@ pub enum InputError {
 pub struct RowError {
     /// 1-based file line where the row starts (the header is line 1).
     pub line: u64,
-    /// The column as the file's header spells it, when one column is at fault.
+    /// The column as the file's header spells it (cut to 40 characters), when one column is
+    /// at fault.
     pub column: Option<String>,
     pub kind: RowErrorKind,
 }
@@ -99,8 +100,6 @@ pub enum RowErrorKind {
     InvalidUtf8,
     #[error("cell is {bytes} bytes, over the limit of {max_bytes}; shorten it")]
     FieldTooLong { bytes: usize, max_bytes: usize },
-    #[error("row is {bytes} bytes, over the limit of {max_bytes}; split it or shorten its cells")]
-    RowTooLong { bytes: usize, max_bytes: usize },
     #[error("{what} is empty; write an amount such as 0.0135")]
     EmptyAmount { what: &'static str },
     #[error("{what} {text:?} uses a comma; use a dot as decimal separator")]
@@ -109,7 +108,7 @@ pub enum RowErrorKind {
     AmountNotANumber { what: &'static str, text: String },
     #[error("{what} {text:?} has more than 6 decimal places; amounts are exact to 0.000001")]
     AmountTooPrecise { what: &'static str, text: String },
-    #[error("{what} {text:?} is too large; write a per-minute amount below 9,223,372,036,854")]
+    #[error("{what} {text:?} is too large; amounts must stay below 9,223,372,036,854")]
     AmountTooLarge { what: &'static str, text: String },
     #[error("{what} {text:?} is negative; it must be 0 or more")]
     NegativeAmount { what: &'static str, text: String },

@@ -2,9 +2,10 @@
 //! detection from the header, and the header errors. Never by position.
 
 use super::error::HeaderError;
+use super::fields::excerpt;
 use crate::rates::DeckFormat;
 
-/// A column the reader knows. The discriminant indexes [`Columns`].
+/// A column the reader knows. The discriminant indexes `Header::columns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Field {
     Iso = 0,
@@ -144,8 +145,8 @@ impl Header {
             if let Some(first) = columns[spec.field as usize] {
                 return Err(HeaderError::DuplicateColumn {
                     column: spec.name,
-                    first: names[first].clone(),
-                    second: names[i].clone(),
+                    first: excerpt(&names[first]),
+                    second: excerpt(&names[i]),
                 });
             }
             columns[spec.field as usize] = Some(i);
@@ -197,7 +198,17 @@ fn normalise(name: &str) -> String {
         .collect()
 }
 
+/// Names listed in a header error; a longer header ends in "and N more".
+const LISTED_NAMES: usize = 20;
+
 fn quoted_list(names: &[String]) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let mut quoted: Vec<String> = names
+        .iter()
+        .take(LISTED_NAMES)
+        .map(|n| format!("{:?}", excerpt(n)))
+        .collect();
+    if names.len() > LISTED_NAMES {
+        quoted.push(format!("and {} more", names.len() - LISTED_NAMES));
+    }
     quoted.join(", ")
 }

@@ -21,7 +21,7 @@ mod tests;
 
 pub use error::{HeaderError, InputError, Origin, RowError, RowErrorKind, WriteError};
 pub use reader::DeckReader;
-pub use report::ImportReport;
+pub use report::{ImportReport, DEFAULT_KEPT_ERRORS};
 pub use writer::{write_generic, write_twilio};
 
 use crate::money::{Currency, Money};
@@ -81,8 +81,8 @@ impl ReadOptions {
 pub struct Limits {
     /// The whole file, in bytes. Reading stops at the limit.
     pub max_input_bytes: u64,
-    /// One row (and one physical line), in bytes. A longer line stops the reading: the reader
-    /// cannot tell where the next row begins.
+    /// One row, in bytes as written (quotes and commas included). A longer row stops the
+    /// reading: it is most likely a quote left open, and nothing after it can be trusted.
     pub max_row_bytes: usize,
     /// One cell, in bytes.
     pub max_field_bytes: usize,

@@ -93,7 +93,7 @@ impl<R: Read> DeckReader<R> {
     fn input_error(&mut self, error: csv::Error) -> RowError {
         self.done = true;
         RowError {
-            line: self.csv.position().line(),
+            line: self.csv.get_ref().row_line(),
             column: None,
             kind: RowErrorKind::Input(input_error(self.csv.get_ref(), error)),
         }
@@ -102,7 +102,7 @@ impl<R: Read> DeckReader<R> {
     fn error(&self, line: u64, field: Option<Field>, kind: RowErrorKind) -> RowError {
         RowError {
             line,
-            column: field.and_then(|f| self.header.name(f)).map(str::to_owned),
+            column: field.and_then(|f| self.header.name(f)).map(fields::excerpt),
             kind,
         }
     }
@@ -196,26 +196,18 @@ impl<R: Read> DeckReader<R> {
         })
     }
 
-    /// Field count and sizes, before any cell is parsed.
+    /// Field count and cell sizes, before any cell is parsed (the source bounds the row).
     fn check_shape(&self, line: u64) -> Result<(), RowError> {
         let limits = &self.options.limits;
         let (found, expected) = (self.record.len(), self.header.names.len());
         if found != expected {
             return Err(self.field_count_error(line, found, expected));
         }
-        let bytes = self.record.as_slice().len();
-        if bytes > limits.max_row_bytes {
-            let kind = RowErrorKind::RowTooLong {
-                bytes,
-                max_bytes: limits.max_row_bytes,
-            };
-            return Err(self.error(line, None, kind));
-        }
         match self.record.iter().position(|f| f.len() > limits.max_field_bytes) {
             None => Ok(()),
             Some(i) => Err(RowError {
                 line,
-                column: Some(self.header.names[i].clone()),
+                column: Some(fields::excerpt(&self.header.names[i])),
                 kind: RowErrorKind::FieldTooLong {
                     bytes: self.record[i].len(),
                     max_bytes: limits.max_field_bytes,
@@ -233,7 +225,7 @@ impl<R: Read> DeckReader<R> {
         RowError {
             line,
             // The first column the row does not reach.
-            column: self.header.names.get(found).cloned(),
+            column: self.header.names.get(found).map(|n| fields::excerpt(n)),
             kind: RowErrorKind::FieldCount {
                 found,
                 expected,
@@ -296,15 +288,24 @@ fn read_header<R: Read>(
     }
     let mut names = Vec::with_capacity(record.len());
     for (i, field) in record.iter().enumerate() {
-        let field = if i == 0 {
-            field.strip_prefix(BOM).unwrap_or(field)
-        } else {
-            field
-        };
+        let field = if i == 0 { without_bom(field) } else { field };
         let name = std::str::from_utf8(field.trim_ascii()).map_err(|_| HeaderError::InvalidUtf8)?;
         names.push(name.to_owned());
     }
     Ok(names)
+}
+
+/// The first header cell without a UTF-8 BOM. The BOM comes before csv sees a quote, so a
+/// quoted first name (`<BOM>"ISO"`) keeps its quotes: drop them too.
+fn without_bom(field: &[u8]) -> &[u8] {
+    match field.strip_prefix(BOM) {
+        Some(rest) => {
+            let rest = rest.trim_ascii();
+            let unquoted = rest.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\""));
+            unquoted.unwrap_or(rest)
+        }
+        None => field,
+    }
 }
 
 fn expected_header(format: Option<DeckFormat>) -> &'static str {

@@ -29,6 +29,8 @@ fn code(prefix: &str) -> PrefixCode {
 pub(super) struct Routes {
     /// (origination, destination) -> (line, price in micro-units).
     seen: HashMap<(PrefixCode, PrefixCode), (u64, i64)>,
+    /// Pairs the current row has added, to take back if a later pair is a duplicate.
+    added: Vec<(PrefixCode, PrefixCode)>,
     max: usize,
 }
 
@@ -36,52 +38,29 @@ impl Routes {
     pub(super) fn new(max: usize) -> Routes {
         Routes {
             seen: HashMap::new(),
+            added: Vec::new(),
             max,
         }
     }
 
     /// Records every pair of `row`, or reports the first pair an earlier line already priced.
-    /// A rejected row records nothing, so later lines are compared with good rows only.
+    /// A rejected row records nothing, so later lines are compared with good rows only. One
+    /// lookup per pair: with 500k prefixes the map outgrows the cache and each probe is a miss.
     pub(super) fn record(&mut self, row: &DeckRow) -> Result<(), RowErrorKind> {
-        self.each_pair(row, |routes, key, origin, destination| {
-            routes.check(row, key, origin, destination)
-        })?;
         if self.seen.len().saturating_add(pair_count(row)) > self.max {
             return Err(RowErrorKind::TooManyRoutes { max: self.max });
         }
-        self.each_pair(row, |routes, key, origin, destination| {
-            match routes.seen.entry(key) {
-                Entry::Vacant(slot) => {
-                    slot.insert((row.line, row.cost_per_minute.micros()));
-                    Ok(())
-                }
-                // Only the same row can get here: a prefix listed twice in its own cell.
-                Entry::Occupied(_) => Err(duplicate(row, origin, destination, row.line, row.cost_per_minute)),
-            }
-        })
-    }
-
-    fn check(
-        &self,
-        row: &DeckRow,
-        key: (PrefixCode, PrefixCode),
-        origin: &str,
-        destination: &str,
-    ) -> Result<(), RowErrorKind> {
-        match self.seen.get(&key) {
-            None => Ok(()),
-            Some(&(line, micros)) => {
-                let first_price = Money::from_micros(micros, row.cost_per_minute.currency());
-                Err(duplicate(row, origin, destination, line, first_price))
+        self.added.clear();
+        let result = self.insert_pairs(row);
+        if result.is_err() {
+            for key in &self.added {
+                self.seen.remove(key);
             }
         }
+        result
     }
 
-    fn each_pair(
-        &mut self,
-        row: &DeckRow,
-        mut visit: impl FnMut(&mut Routes, (PrefixCode, PrefixCode), &str, &str) -> Result<(), RowErrorKind>,
-    ) -> Result<(), RowErrorKind> {
+    fn insert_pairs(&mut self, row: &DeckRow) -> Result<(), RowErrorKind> {
         let any = [String::new()];
         let origins = if row.origination_prefixes.is_empty() {
             &any[..]
@@ -95,7 +74,18 @@ impl Routes {
                 code(origin)
             };
             for destination in &row.destination_prefixes {
-                visit(self, (origin_code, code(destination)), origin, destination)?;
+                let key = (origin_code, code(destination));
+                match self.seen.entry(key) {
+                    Entry::Vacant(slot) => {
+                        slot.insert((row.line, row.cost_per_minute.micros()));
+                        self.added.push(key);
+                    }
+                    Entry::Occupied(first) => {
+                        let (line, micros) = *first.get();
+                        let first_price = Money::from_micros(micros, row.cost_per_minute.currency());
+                        return Err(duplicate(row, origin, destination, line, first_price));
+                    }
+                }
             }
         }
         Ok(())
