@@ -3,11 +3,11 @@
 //! when the value is, so the api shares it behind an `Arc` and swaps a new one in atomically
 //! when a deck is activated. It must never be mutated in place or hold money as floats.
 //!
-//! Layout: a digit trie in one flat array in level order (breadth first), each node 12 bytes:
-//! the index of its first child, a 10-bit mask of which digits have children (a child's index
-//! is the first child plus the popcount of the mask below its digit) and the index of the
-//! entries of that prefix, if any. Children are contiguous and the top levels sit together at
-//! the front of the array, so the walk touches one cache line per digit past the first few.
+//! Layout: a digit trie in one flat array of 8-byte nodes, each packing the index of its first
+//! child, a 10-bit mask of which digits have children (a child's index is the first child plus
+//! the popcount of the mask below its digit) and the index of that prefix's entries, if any.
+//! Children are contiguous, and blocks are laid out depth first, so a node's whole subtree is
+//! one contiguous run: once past the country code, a walk stays within a few cache lines.
 
 use std::fmt;
 
@@ -17,6 +17,14 @@ pub const MAX_PREFIX_DIGITS: usize = 15;
 pub const MAX_ENTRIES: usize = 5_000_000;
 
 const NONE: u32 = u32::MAX;
+
+/// Node packing: bits 0..27 first child, 27..37 digit mask, 37..64 group (all ones = none).
+const INDEX_BITS: u32 = 27;
+const INDEX_MAX: u64 = (1 << INDEX_BITS) - 1;
+const MASK_SHIFT: u32 = INDEX_BITS;
+const GROUP_SHIFT: u32 = INDEX_BITS + 10;
+// Most nodes one table can hold: 1 + every digit of every key.
+const _: () = assert!(1 + MAX_ENTRIES * MAX_PREFIX_DIGITS < INDEX_MAX as usize);
 
 /// One row of input: destination prefix digits, origin prefix digits (`None` = any origin).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,13 +64,31 @@ pub enum PrefixTableError {
     TooMany(usize),
 }
 
+/// A trie node packed in a `u64` (see `INDEX_BITS`).
 #[derive(Clone, Copy)]
-struct Node {
-    first_child: u32,
-    /// Index into `groups`, or `NONE` when no entry has exactly this prefix.
-    group: u32,
-    /// Bit `d` set when this node has a child for digit `d`.
-    mask: u16,
+struct Node(u64);
+
+impl Node {
+    fn new(first_child: u32, mask: u16, group: u32) -> Node {
+        let group = if group == NONE {
+            INDEX_MAX
+        } else {
+            u64::from(group)
+        };
+        debug_assert!(u64::from(first_child) <= INDEX_MAX && group <= INDEX_MAX && mask < 1 << 10);
+        Node(u64::from(first_child) | u64::from(mask) << MASK_SHIFT | group << GROUP_SHIFT)
+    }
+    fn first_child(self) -> u32 {
+        (self.0 & INDEX_MAX) as u32
+    }
+    fn mask(self) -> u16 {
+        ((self.0 >> MASK_SHIFT) & 0x3ff) as u16
+    }
+    /// Index into `groups`, or `None` when no entry has exactly this prefix.
+    fn group(self) -> Option<u32> {
+        let group = self.0 >> GROUP_SHIFT;
+        (group != INDEX_MAX).then_some(group as u32)
+    }
 }
 
 /// The entries of one destination prefix: its "any origin" value and its origin-specific
@@ -103,22 +129,20 @@ impl<V> PrefixTable<V> {
                 check_digits(i + 1, "origin", origin)?;
             }
         }
-        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+        let mut entries = entries;
         // Destination, then longest origin first, the "any" entry last.
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&entries[a as usize], &entries[b as usize]);
-            let origin_len = |e: &PrefixEntry<V>| e.origin.as_ref().map_or(0, String::len);
+        let origin_len = |e: &PrefixEntry<V>| e.origin.as_ref().map_or(0, String::len);
+        entries.sort_unstable_by(|a, b| {
             (a.destination.as_bytes(), origin_len(b), &b.origin).cmp(&(
                 b.destination.as_bytes(),
                 origin_len(a),
                 &a.origin,
             ))
         });
-        let (keys, groups, origins, origin_digits) = group_entries(&entries, &order)?;
+        let (keys, groups, origins, origin_digits) = group_entries(&entries)?;
         let nodes = build_nodes(&keys);
-        let mut slots: Vec<Option<V>> = entries.into_iter().map(|e| Some(e.value)).collect();
-        // Values in `order`, so a group's values sit together; indices were assigned that way.
-        let values = order.iter().filter_map(|&i| slots[i as usize].take()).collect();
+        drop(keys);
+        let values = entries.into_iter().map(|e| e.value).collect();
         Ok(PrefixTable {
             nodes: nodes.into_boxed_slice(),
             groups: groups.into_boxed_slice(),
@@ -141,14 +165,15 @@ impl<V> PrefixTable<V> {
             let digit = byte.wrapping_sub(b'0');
             debug_assert!(digit < 10, "lookup takes digits only");
             let bit = 1u16 << (digit & 15);
-            if digit >= 10 || node.mask & bit == 0 {
+            let mask = node.mask();
+            if digit >= 10 || mask & bit == 0 {
                 break;
             }
-            let child = node.first_child + (node.mask & (bit - 1)).count_ones();
+            let child = node.first_child() + (mask & (bit - 1)).count_ones();
             debug_assert!((child as usize) < self.nodes.len());
             node = self.nodes[child as usize];
-            if node.group != NONE {
-                found[count] = (node.group, depth as u8 + 1);
+            if let Some(group) = node.group() {
+                found[count] = (group, depth as u8 + 1);
                 count += 1;
             }
         }
@@ -184,11 +209,7 @@ impl<V> PrefixTable<V> {
     /// A table with no entries: every lookup answers `None`.
     pub fn empty() -> PrefixTable<V> {
         PrefixTable {
-            nodes: Box::new([Node {
-                first_child: 1,
-                group: NONE,
-                mask: 0,
-            }]),
+            nodes: Box::new([Node::new(1, 0, NONE)]),
             groups: Box::new([]),
             origins: Box::new([]),
             origin_digits: Box::new([]),
@@ -241,14 +262,10 @@ fn check_digits(entry: usize, which: &'static str, prefix: &str) -> Result<(), P
 type Grouped<'a> = (Vec<&'a [u8]>, Vec<Group>, Vec<Origin>, Vec<u8>);
 
 /// Walks the sorted entries once: the distinct destination keys, one group per key, the
-/// origin entries. Value indices are positions in `order`.
-fn group_entries<'a, V>(
-    entries: &'a [PrefixEntry<V>],
-    order: &[u32],
-) -> Result<Grouped<'a>, PrefixTableError> {
+/// origin entries. Value indices are positions in the sorted entries.
+fn group_entries<V>(entries: &[PrefixEntry<V>]) -> Result<Grouped<'_>, PrefixTableError> {
     let (mut keys, mut groups, mut origins, mut digits) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (position, &i) in order.iter().enumerate() {
-        let entry = &entries[i as usize];
+    for (position, entry) in entries.iter().enumerate() {
         let key = entry.destination.as_bytes();
         if keys.last() != Some(&key) {
             keys.push(key);
@@ -294,11 +311,57 @@ fn group_entries<'a, V>(
     Ok((keys, groups, origins, digits))
 }
 
-/// The level-order trie over sorted, distinct keys; key `k` gets group `k`.
+/// The trie over sorted, distinct keys (key `k` gets group `k`), blocks laid out depth first.
 fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
+    let levels = levels(keys);
+    // For each node (by level and position), its children's range in the next level.
+    let children: Vec<Vec<(u32, u32)>> = levels
+        .iter()
+        .enumerate()
+        .map(|(depth, level)| {
+            let next = levels.get(depth + 1).map_or(&[][..], Vec::as_slice);
+            let mut c = 0;
+            let ranges = level.iter().map(|&(prefix, _)| {
+                let start = c;
+                while c < next.len() && &next[c].0[..depth] == prefix {
+                    c += 1;
+                }
+                (start as u32, c as u32)
+            });
+            let ranges: Vec<_> = ranges.collect();
+            debug_assert_eq!(c, next.len(), "every child has a parent one level up");
+            ranges
+        })
+        .collect();
+    let total = levels.iter().map(Vec::len).sum();
+    let mut nodes = vec![Node::new(0, 0, NONE); total];
+    let mut next_free = 1u32;
+    // (depth, index in its level, position in `nodes`) of nodes whose children to place.
+    let mut stack = vec![(0usize, 0usize, 0usize)];
+    while let Some((depth, i, position)) = stack.pop() {
+        let (start, end) = children[depth][i];
+        let mut mask = 0u16;
+        for j in start..end {
+            let (prefix, group) = levels[depth + 1][j as usize];
+            mask |= 1 << (prefix[depth] - b'0');
+            nodes[(next_free + j - start) as usize] = Node::new(0, 0, group);
+        }
+        let group = nodes[position].group().unwrap_or(NONE);
+        nodes[position] = Node::new(next_free, mask, group);
+        // Reversed, so the first child's subtree is placed next and finished before the second's.
+        for j in (start..end).rev() {
+            stack.push((depth + 1, j as usize, (next_free + j - start) as usize));
+        }
+        next_free += end - start;
+    }
+    debug_assert_eq!(next_free as usize, total);
+    nodes
+}
+
+/// Level d: the distinct d-digit prefixes of the keys, sorted (keys are sorted, so prefixes of
+/// one length come out sorted), each with the group of the key equal to it, if any.
+fn levels<'a>(keys: &[&'a [u8]]) -> Vec<Vec<(&'a [u8], u32)>> {
     let max_len = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    // Level d: the distinct d-digit prefixes of the keys, sorted, with the group of the key
-    // equal to that prefix (keys are sorted, so prefixes of one length come out sorted too).
     let mut levels: Vec<Vec<(&[u8], u32)>> = vec![vec![(&[][..], NONE)]];
     for depth in 1..=max_len {
         let mut level: Vec<(&[u8], u32)> = Vec::new();
@@ -312,26 +375,5 @@ fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
         }
         levels.push(level);
     }
-    let mut nodes = Vec::with_capacity(levels.iter().map(Vec::len).sum());
-    let mut next_level_start = 1u32;
-    for (depth, level) in levels.iter().enumerate() {
-        let children = levels.get(depth + 1).map_or(&[][..], Vec::as_slice);
-        let mut c = 0;
-        for &(prefix, group) in level {
-            let first_child = next_level_start + c as u32;
-            let mut mask = 0u16;
-            while c < children.len() && &children[c].0[..depth] == prefix {
-                mask |= 1 << (children[c].0[depth] - b'0');
-                c += 1;
-            }
-            nodes.push(Node {
-                first_child,
-                group,
-                mask,
-            });
-        }
-        debug_assert_eq!(c, children.len(), "every child has a parent one level up");
-        next_level_start += children.len() as u32;
-    }
-    nodes
+    levels
 }
