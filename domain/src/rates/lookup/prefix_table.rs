@@ -5,7 +5,9 @@
 //!
 //! Layout: a digit trie in one flat array of 8-byte nodes, each packing the index of its first
 //! child, a 10-bit mask of which digits have children (a child's index is the first child plus
-//! the popcount of the mask below its digit) and the index of that prefix's entries, if any.
+//! the popcount of the mask below its digit) and that prefix's entries: the value index of its
+//! only ("any origin") entry, or for prefixes with origin-specific entries, an index into a
+//! side table of groups. So the common lookup reads nodes and nothing else.
 //! Children are contiguous, and blocks are laid out depth first, so a node's whole subtree is
 //! one contiguous run: once past the country code, a walk stays within a few cache lines.
 
@@ -14,17 +16,21 @@ use std::fmt;
 /// The longest prefix (destination or origin) we accept, in digits: E.164's maximum.
 pub const MAX_PREFIX_DIGITS: usize = 15;
 /// The most entries one table takes; a large real deck has a few hundred thousand.
-pub const MAX_ENTRIES: usize = 5_000_000;
+pub const MAX_ENTRIES: usize = 4_000_000;
 
 const NONE: u32 = u32::MAX;
 
-/// Node packing: bits 0..27 first child, 27..37 digit mask, 37..64 group (all ones = none).
-const INDEX_BITS: u32 = 27;
-const INDEX_MAX: u64 = (1 << INDEX_BITS) - 1;
-const MASK_SHIFT: u32 = INDEX_BITS;
-const GROUP_SHIFT: u32 = INDEX_BITS + 10;
-// Most nodes one table can hold: 1 + every digit of every key.
-const _: () = assert!(1 + MAX_ENTRIES * MAX_PREFIX_DIGITS < INDEX_MAX as usize);
+/// Node packing: bits 0..26 first child, 26..36 digit mask, 36 "payload is a group",
+/// 37..64 payload (a value or group index; all ones = no entry).
+const CHILD_BITS: u32 = 26;
+const CHILD_MAX: u64 = (1 << CHILD_BITS) - 1;
+const MASK_SHIFT: u32 = CHILD_BITS;
+const FLAG_SHIFT: u32 = CHILD_BITS + 10;
+const PAYLOAD_SHIFT: u32 = FLAG_SHIFT + 1;
+const PAYLOAD_MAX: u64 = (1 << (64 - PAYLOAD_SHIFT)) - 1;
+// Most nodes one table can hold: 1 + every digit of every key; values fit the payload.
+const _: () = assert!(1 + MAX_ENTRIES * MAX_PREFIX_DIGITS < CHILD_MAX as usize);
+const _: () = assert!(MAX_ENTRIES < PAYLOAD_MAX as usize);
 
 /// One row of input: destination prefix digits, origin prefix digits (`None` = any origin).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,30 +70,48 @@ pub enum PrefixTableError {
     TooMany(usize),
 }
 
-/// A trie node packed in a `u64` (see `INDEX_BITS`).
+/// What a node holds for entries with exactly its prefix.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Entries {
+    None,
+    /// The prefix has only an "any origin" entry: the index of its value.
+    Any(u32),
+    /// The prefix has origin-specific entries: the index of its group.
+    Group(u32),
+}
+
+/// A trie node packed in a `u64` (see `CHILD_BITS`).
 #[derive(Clone, Copy)]
 struct Node(u64);
 
 impl Node {
-    fn new(first_child: u32, mask: u16, group: u32) -> Node {
-        let group = if group == NONE {
-            INDEX_MAX
-        } else {
-            u64::from(group)
+    fn new(first_child: u32, mask: u16, entries: Entries) -> Node {
+        let (flag, payload) = match entries {
+            Entries::None => (0, PAYLOAD_MAX),
+            Entries::Any(value) => (0, u64::from(value)),
+            Entries::Group(group) => (1, u64::from(group)),
         };
-        debug_assert!(u64::from(first_child) <= INDEX_MAX && group <= INDEX_MAX && mask < 1 << 10);
-        Node(u64::from(first_child) | u64::from(mask) << MASK_SHIFT | group << GROUP_SHIFT)
+        debug_assert!(u64::from(first_child) <= CHILD_MAX && payload <= PAYLOAD_MAX && mask < 1 << 10);
+        Node(
+            u64::from(first_child)
+                | u64::from(mask) << MASK_SHIFT
+                | flag << FLAG_SHIFT
+                | payload << PAYLOAD_SHIFT,
+        )
     }
     fn first_child(self) -> u32 {
-        (self.0 & INDEX_MAX) as u32
+        (self.0 & CHILD_MAX) as u32
     }
     fn mask(self) -> u16 {
         ((self.0 >> MASK_SHIFT) & 0x3ff) as u16
     }
-    /// Index into `groups`, or `None` when no entry has exactly this prefix.
-    fn group(self) -> Option<u32> {
-        let group = self.0 >> GROUP_SHIFT;
-        (group != INDEX_MAX).then_some(group as u32)
+    fn entries(self) -> Entries {
+        let payload = self.0 >> PAYLOAD_SHIFT;
+        match (self.0 >> FLAG_SHIFT & 1, payload) {
+            (_, PAYLOAD_MAX) => Entries::None,
+            (0, value) => Entries::Any(value as u32),
+            (_, group) => Entries::Group(group as u32),
+        }
     }
 }
 
@@ -139,8 +163,20 @@ impl<V> PrefixTable<V> {
                 &a.origin,
             ))
         });
-        let (keys, groups, origins, origin_digits) = group_entries(&entries)?;
-        let nodes = build_nodes(&keys);
+        let (keys, all_groups, origins, origin_digits) = group_entries(&entries)?;
+        // Only prefixes with origin-specific entries keep a group; the rest point at their value.
+        let mut groups = Vec::new();
+        let key_entries: Vec<Entries> = all_groups
+            .iter()
+            .map(|g| match g.origins_len {
+                0 => Entries::Any(g.any),
+                _ => {
+                    groups.push(*g);
+                    Entries::Group(groups.len() as u32 - 1)
+                }
+            })
+            .collect();
+        let nodes = build_nodes(&keys, &key_entries);
         drop(keys);
         let values = entries.into_iter().map(|e| e.value).collect();
         Ok(PrefixTable {
@@ -158,7 +194,7 @@ impl<V> PrefixTable<V> {
     /// does not match, and a shorter prefix is tried. With `origin` `None`, only "any origin"
     /// entries match.
     pub fn lookup(&self, destination: &str, origin: Option<&str>) -> Option<Match<'_, V>> {
-        let mut found = [(0u32, 0u8); MAX_PREFIX_DIGITS];
+        let mut found = [(Entries::None, 0u8); MAX_PREFIX_DIGITS];
         let mut count = 0;
         let mut node = self.nodes[0];
         for (depth, byte) in destination.bytes().take(MAX_PREFIX_DIGITS).enumerate() {
@@ -172,15 +208,21 @@ impl<V> PrefixTable<V> {
             let child = node.first_child() + (mask & (bit - 1)).count_ones();
             debug_assert!((child as usize) < self.nodes.len());
             node = self.nodes[child as usize];
-            if let Some(group) = node.group() {
-                found[count] = (group, depth as u8 + 1);
+            let entries = node.entries();
+            if entries != Entries::None {
+                found[count] = (entries, depth as u8 + 1);
                 count += 1;
             }
         }
         while count > 0 {
             count -= 1;
-            let (group, prefix_len) = found[count];
-            if let Some((origin_len, value)) = self.choose(self.groups[group as usize], origin) {
+            let (entries, prefix_len) = found[count];
+            let chosen = match entries {
+                Entries::Any(value) => Some((None, value)),
+                Entries::Group(group) => self.choose(self.groups[group as usize], origin),
+                Entries::None => None,
+            };
+            if let Some((origin_len, value)) = chosen {
                 let value = &self.values[value as usize];
                 return Some(Match {
                     prefix_len: prefix_len as usize,
@@ -209,7 +251,7 @@ impl<V> PrefixTable<V> {
     /// A table with no entries: every lookup answers `None`.
     pub fn empty() -> PrefixTable<V> {
         PrefixTable {
-            nodes: Box::new([Node::new(1, 0, NONE)]),
+            nodes: Box::new([Node::new(1, 0, Entries::None)]),
             groups: Box::new([]),
             origins: Box::new([]),
             origin_digits: Box::new([]),
@@ -311,8 +353,9 @@ fn group_entries<V>(entries: &[PrefixEntry<V>]) -> Result<Grouped<'_>, PrefixTab
     Ok((keys, groups, origins, digits))
 }
 
-/// The trie over sorted, distinct keys (key `k` gets group `k`), blocks laid out depth first.
-fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
+/// The trie over sorted, distinct keys (key `k` holds `key_entries[k]`), blocks laid out
+/// depth first.
+fn build_nodes(keys: &[&[u8]], key_entries: &[Entries]) -> Vec<Node> {
     let levels = levels(keys);
     // For each node (by level and position), its children's range in the next level.
     let children: Vec<Vec<(u32, u32)>> = levels
@@ -334,7 +377,8 @@ fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
         })
         .collect();
     let total = levels.iter().map(Vec::len).sum();
-    let mut nodes = vec![Node::new(0, 0, NONE); total];
+    let mut nodes = vec![Node::new(0, 0, Entries::None); total];
+    let entries_of = |key: u32| key_entries.get(key as usize).copied().unwrap_or(Entries::None);
     let mut next_free = 1u32;
     // (depth, index in its level, position in `nodes`) of nodes whose children to place.
     let mut stack = vec![(0usize, 0usize, 0usize)];
@@ -342,12 +386,11 @@ fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
         let (start, end) = children[depth][i];
         let mut mask = 0u16;
         for j in start..end {
-            let (prefix, group) = levels[depth + 1][j as usize];
+            let (prefix, key) = levels[depth + 1][j as usize];
             mask |= 1 << (prefix[depth] - b'0');
-            nodes[(next_free + j - start) as usize] = Node::new(0, 0, group);
+            nodes[(next_free + j - start) as usize] = Node::new(0, 0, entries_of(key));
         }
-        let group = nodes[position].group().unwrap_or(NONE);
-        nodes[position] = Node::new(next_free, mask, group);
+        nodes[position] = Node::new(next_free, mask, nodes[position].entries());
         // Reversed, so the first child's subtree is placed next and finished before the second's.
         for j in (start..end).rev() {
             stack.push((depth + 1, j as usize, (next_free + j - start) as usize));
@@ -359,7 +402,7 @@ fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
 }
 
 /// Level d: the distinct d-digit prefixes of the keys, sorted (keys are sorted, so prefixes of
-/// one length come out sorted), each with the group of the key equal to it, if any.
+/// one length come out sorted), each with the index of the key equal to it, if any.
 fn levels<'a>(keys: &[&'a [u8]]) -> Vec<Vec<(&'a [u8], u32)>> {
     let max_len = keys.iter().map(|k| k.len()).max().unwrap_or(0);
     let mut levels: Vec<Vec<(&[u8], u32)>> = vec![vec![(&[][..], NONE)]];
