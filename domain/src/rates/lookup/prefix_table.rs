@@ -11,6 +11,7 @@
 //! Children are contiguous, and blocks are laid out depth first, so a node's whole subtree is
 //! one contiguous run: once past the country code, a walk stays within a few cache lines.
 
+use std::cmp::Reverse;
 use std::fmt;
 
 /// The longest prefix (destination or origin) we accept, in digits: E.164's maximum.
@@ -153,17 +154,24 @@ impl<V> PrefixTable<V> {
                 check_digits(i + 1, "origin", origin)?;
             }
         }
-        let mut entries = entries;
-        // Destination, then longest origin first, the "any" entry last.
-        let origin_len = |e: &PrefixEntry<V>| e.origin.as_ref().map_or(0, String::len);
-        entries.sort_unstable_by(|a, b| {
-            (a.destination.as_bytes(), origin_len(b), &b.origin).cmp(&(
-                b.destination.as_bytes(),
-                origin_len(a),
-                &a.origin,
-            ))
+        // Sort by packed destination (an integer compare), then longest origin first, the
+        // "any" entry last; moving the rows once afterwards keeps the sort on 12-byte items.
+        let mut order: Vec<(u64, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (pack(e.destination.as_bytes()), i as u32))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| origin_order(&entries[a.1 as usize]).cmp(&origin_order(&entries[b.1 as usize])))
         });
-        let (keys, all_groups, origins, origin_digits) = group_entries(&entries)?;
+        let mut slots: Vec<Option<PrefixEntry<V>>> = entries.into_iter().map(Some).collect();
+        let entries: Vec<PrefixEntry<V>> = order
+            .iter()
+            .filter_map(|&(_, i)| slots[i as usize].take())
+            .collect();
+        let packed: Vec<u64> = order.into_iter().map(|(key, _)| key).collect();
+        let (keys, all_groups, origins, origin_digits) = group_entries(&entries, &packed)?;
         // Only prefixes with origin-specific entries keep a group; the rest point at their value.
         let mut groups = Vec::new();
         let key_entries: Vec<Entries> = all_groups
@@ -177,7 +185,6 @@ impl<V> PrefixTable<V> {
             })
             .collect();
         let nodes = build_nodes(&keys, &key_entries);
-        drop(keys);
         let values = entries.into_iter().map(|e| e.value).collect();
         Ok(PrefixTable {
             nodes: nodes.into_boxed_slice(),
@@ -301,14 +308,44 @@ fn check_digits(entry: usize, which: &'static str, prefix: &str) -> Result<(), P
     Ok(())
 }
 
-type Grouped<'a> = (Vec<&'a [u8]>, Vec<Group>, Vec<Origin>, Vec<u8>);
+/// Among one destination's entries: longest origin first, the "any" entry last.
+fn origin_order<V>(e: &PrefixEntry<V>) -> (Reverse<usize>, Reverse<Option<&str>>) {
+    (
+        Reverse(e.origin.as_ref().map_or(0, String::len)),
+        Reverse(e.origin.as_deref()),
+    )
+}
 
-/// Walks the sorted entries once: the distinct destination keys, one group per key, the
-/// origin entries. Value indices are positions in the sorted entries.
-fn group_entries<V>(entries: &[PrefixEntry<V>]) -> Result<Grouped<'_>, PrefixTableError> {
+/// Digits packed 4 bits each from the top, digit `d` stored as `d + 1` and the rest zero, so
+/// comparing keys as integers orders them as strings, a prefix before its extensions.
+fn pack(digits: &[u8]) -> u64 {
+    debug_assert!(digits.len() <= MAX_PREFIX_DIGITS && digits.iter().all(u8::is_ascii_digit));
+    digits
+        .iter()
+        .enumerate()
+        .fold(0, |key, (i, &b)| key | u64::from(b - b'0' + 1) << (60 - 4 * i))
+}
+
+/// The `i`th digit of a packed key plus one, or 0 past its end (`i` ≤ 15).
+fn nibble(key: u64, i: usize) -> u64 {
+    (key >> (60 - 4 * i)) & 0xf
+}
+
+/// The first `len` digits of a packed key.
+fn truncate(key: u64, len: usize) -> u64 {
+    match len {
+        0 => 0,
+        _ => key & (u64::MAX << (64 - 4 * len)),
+    }
+}
+
+type Grouped = (Vec<u64>, Vec<Group>, Vec<Origin>, Vec<u8>);
+
+/// Walks the sorted entries (and their packed destinations) once: the distinct destination
+/// keys, one group per key, the origin entries. Value indices are positions in the entries.
+fn group_entries<V>(entries: &[PrefixEntry<V>], packed: &[u64]) -> Result<Grouped, PrefixTableError> {
     let (mut keys, mut groups, mut origins, mut digits) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (position, entry) in entries.iter().enumerate() {
-        let key = entry.destination.as_bytes();
+    for (position, (entry, &key)) in entries.iter().zip(packed).enumerate() {
         if keys.last() != Some(&key) {
             keys.push(key);
             groups.push(Group {
@@ -355,7 +392,7 @@ fn group_entries<V>(entries: &[PrefixEntry<V>]) -> Result<Grouped<'_>, PrefixTab
 
 /// The trie over sorted, distinct keys (key `k` holds `key_entries[k]`), blocks laid out
 /// depth first.
-fn build_nodes(keys: &[&[u8]], key_entries: &[Entries]) -> Vec<Node> {
+fn build_nodes(keys: &[u64], key_entries: &[Entries]) -> Vec<Node> {
     let levels = levels(keys);
     // For each node (by level and position), its children's range in the next level.
     let children: Vec<Vec<(u32, u32)>> = levels
@@ -366,7 +403,7 @@ fn build_nodes(keys: &[&[u8]], key_entries: &[Entries]) -> Vec<Node> {
             let mut c = 0;
             let ranges = level.iter().map(|&(prefix, _)| {
                 let start = c;
-                while c < next.len() && &next[c].0[..depth] == prefix {
+                while c < next.len() && truncate(next[c].0, depth) == prefix {
                     c += 1;
                 }
                 (start as u32, c as u32)
@@ -387,7 +424,7 @@ fn build_nodes(keys: &[&[u8]], key_entries: &[Entries]) -> Vec<Node> {
         let mut mask = 0u16;
         for j in start..end {
             let (prefix, key) = levels[depth + 1][j as usize];
-            mask |= 1 << (prefix[depth] - b'0');
+            mask |= 1 << (nibble(prefix, depth) - 1);
             nodes[(next_free + j - start) as usize] = Node::new(0, 0, entries_of(key));
         }
         nodes[position] = Node::new(next_free, mask, nodes[position].entries());
@@ -403,14 +440,27 @@ fn build_nodes(keys: &[&[u8]], key_entries: &[Entries]) -> Vec<Node> {
 
 /// Level d: the distinct d-digit prefixes of the keys, sorted (keys are sorted, so prefixes of
 /// one length come out sorted), each with the index of the key equal to it, if any.
-fn levels<'a>(keys: &[&'a [u8]]) -> Vec<Vec<(&'a [u8], u32)>> {
-    let max_len = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    let mut levels: Vec<Vec<(&[u8], u32)>> = vec![vec![(&[][..], NONE)]];
+fn levels(keys: &[u64]) -> Vec<Vec<(u64, u32)>> {
+    let key_len = |key: u64| {
+        (0..MAX_PREFIX_DIGITS)
+            .take_while(|&i| nibble(key, i) != 0)
+            .count()
+    };
+    let max_len = keys.iter().map(|&k| key_len(k)).max().unwrap_or(0);
+    let mut levels: Vec<Vec<(u64, u32)>> = vec![vec![(0, NONE)]];
     for depth in 1..=max_len {
-        let mut level: Vec<(&[u8], u32)> = Vec::new();
-        for (group, key) in keys.iter().enumerate().filter(|(_, k)| k.len() >= depth) {
-            let prefix = &key[..depth];
-            let exact = if key.len() == depth { group as u32 } else { NONE };
+        let mut level: Vec<(u64, u32)> = Vec::new();
+        for (index, &key) in keys
+            .iter()
+            .enumerate()
+            .filter(|(_, &k)| nibble(k, depth - 1) != 0)
+        {
+            let prefix = truncate(key, depth);
+            let exact = if nibble(key, depth) == 0 {
+                index as u32
+            } else {
+                NONE
+            };
             match level.last_mut() {
                 Some(last) if last.0 == prefix => last.1 = last.1.min(exact),
                 _ => level.push((prefix, exact)),
