@@ -3,20 +3,36 @@
 //! when the value is, so the api shares it behind an `Arc` and swaps a new one in atomically
 //! when a deck is activated. It must never be mutated in place or hold money as floats.
 //!
-//! Layout: a digit trie in one flat array in level order (breadth first), each node 12 bytes:
-//! the index of its first child, a 10-bit mask of which digits have children (a child's index
-//! is the first child plus the popcount of the mask below its digit) and the index of the
-//! entries of that prefix, if any. Children are contiguous and the top levels sit together at
-//! the front of the array, so the walk touches one cache line per digit past the first few.
+//! Layout: a digit trie in one flat array of 8-byte nodes, each packing the index of its first
+//! child, a 10-bit mask of which digits have children (a child's index is the first child plus
+//! the popcount of the mask below its digit) and that prefix's entries: the value index of its
+//! only ("any origin") entry, or for prefixes with origin-specific entries, an index into a
+//! side table of groups. So the common lookup reads nodes and nothing else.
+//! Children are contiguous, and blocks are laid out depth first, so a node's whole subtree is
+//! one contiguous run: once past the country code, a walk stays within a few cache lines.
 
 use std::fmt;
+
+mod build;
 
 /// The longest prefix (destination or origin) we accept, in digits: E.164's maximum.
 pub const MAX_PREFIX_DIGITS: usize = 15;
 /// The most entries one table takes; a large real deck has a few hundred thousand.
-pub const MAX_ENTRIES: usize = 5_000_000;
+pub const MAX_ENTRIES: usize = 4_000_000;
 
 const NONE: u32 = u32::MAX;
+
+/// Node packing: bits 0..26 first child, 26..36 digit mask, 36 "payload is a group",
+/// 37..64 payload (a value or group index; all ones = no entry).
+const CHILD_BITS: u32 = 26;
+const CHILD_MAX: u64 = (1 << CHILD_BITS) - 1;
+const MASK_SHIFT: u32 = CHILD_BITS;
+const FLAG_SHIFT: u32 = CHILD_BITS + 10;
+const PAYLOAD_SHIFT: u32 = FLAG_SHIFT + 1;
+const PAYLOAD_MAX: u64 = (1 << (64 - PAYLOAD_SHIFT)) - 1;
+// Most nodes one table can hold: 1 + every digit of every key; values fit the payload.
+const _: () = assert!(1 + MAX_ENTRIES * MAX_PREFIX_DIGITS < CHILD_MAX as usize);
+const _: () = assert!(MAX_ENTRIES < PAYLOAD_MAX as usize);
 
 /// One row of input: destination prefix digits, origin prefix digits (`None` = any origin).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,13 +72,49 @@ pub enum PrefixTableError {
     TooMany(usize),
 }
 
+/// What a node holds for entries with exactly its prefix.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Entries {
+    None,
+    /// The prefix has only an "any origin" entry: the index of its value.
+    Any(u32),
+    /// The prefix has origin-specific entries: the index of its group.
+    Group(u32),
+}
+
+/// A trie node packed in a `u64` (see `CHILD_BITS`).
 #[derive(Clone, Copy)]
-struct Node {
-    first_child: u32,
-    /// Index into `groups`, or `NONE` when no entry has exactly this prefix.
-    group: u32,
-    /// Bit `d` set when this node has a child for digit `d`.
-    mask: u16,
+struct Node(u64);
+
+impl Node {
+    fn new(first_child: u32, mask: u16, entries: Entries) -> Node {
+        let (flag, payload) = match entries {
+            Entries::None => (0, PAYLOAD_MAX),
+            Entries::Any(value) => (0, u64::from(value)),
+            Entries::Group(group) => (1, u64::from(group)),
+        };
+        debug_assert!(u64::from(first_child) <= CHILD_MAX && payload <= PAYLOAD_MAX && mask < 1 << 10);
+        Node(
+            u64::from(first_child)
+                | u64::from(mask) << MASK_SHIFT
+                | flag << FLAG_SHIFT
+                | payload << PAYLOAD_SHIFT,
+        )
+    }
+    fn first_child(self) -> u32 {
+        (self.0 & CHILD_MAX) as u32
+    }
+    fn mask(self) -> u16 {
+        ((self.0 >> MASK_SHIFT) & 0x3ff) as u16
+    }
+    fn entries(self) -> Entries {
+        let payload = self.0 >> PAYLOAD_SHIFT;
+        match (self.0 >> FLAG_SHIFT & 1, payload) {
+            (_, PAYLOAD_MAX) => Entries::None,
+            (0, value) => Entries::Any(value as u32),
+            (_, group) => Entries::Group(group as u32),
+        }
+    }
 }
 
 /// The entries of one destination prefix: its "any origin" value and its origin-specific
@@ -94,38 +146,7 @@ impl<V> PrefixTable<V> {
     /// Builds the table. Among one destination prefix's entries, at most one may have no origin
     /// and no origin prefix may repeat.
     pub fn build(entries: Vec<PrefixEntry<V>>) -> Result<PrefixTable<V>, PrefixTableError> {
-        if entries.len() > MAX_ENTRIES {
-            return Err(PrefixTableError::TooMany(entries.len()));
-        }
-        for (i, e) in entries.iter().enumerate() {
-            check_digits(i + 1, "destination", &e.destination)?;
-            if let Some(origin) = &e.origin {
-                check_digits(i + 1, "origin", origin)?;
-            }
-        }
-        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-        // Destination, then longest origin first, the "any" entry last.
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&entries[a as usize], &entries[b as usize]);
-            let origin_len = |e: &PrefixEntry<V>| e.origin.as_ref().map_or(0, String::len);
-            (a.destination.as_bytes(), origin_len(b), &b.origin).cmp(&(
-                b.destination.as_bytes(),
-                origin_len(a),
-                &a.origin,
-            ))
-        });
-        let (keys, groups, origins, origin_digits) = group_entries(&entries, &order)?;
-        let nodes = build_nodes(&keys);
-        let mut slots: Vec<Option<V>> = entries.into_iter().map(|e| Some(e.value)).collect();
-        // Values in `order`, so a group's values sit together; indices were assigned that way.
-        let values = order.iter().filter_map(|&i| slots[i as usize].take()).collect();
-        Ok(PrefixTable {
-            nodes: nodes.into_boxed_slice(),
-            groups: groups.into_boxed_slice(),
-            origins: origins.into_boxed_slice(),
-            origin_digits: origin_digits.into_boxed_slice(),
-            values,
-        })
+        build::build(entries)
     }
 
     /// The entry for the longest destination prefix of `destination` (digits, no `+`) that has
@@ -134,28 +155,35 @@ impl<V> PrefixTable<V> {
     /// does not match, and a shorter prefix is tried. With `origin` `None`, only "any origin"
     /// entries match.
     pub fn lookup(&self, destination: &str, origin: Option<&str>) -> Option<Match<'_, V>> {
-        let mut found = [(0u32, 0u8); MAX_PREFIX_DIGITS];
+        let mut found = [(Entries::None, 0u8); MAX_PREFIX_DIGITS];
         let mut count = 0;
         let mut node = self.nodes[0];
         for (depth, byte) in destination.bytes().take(MAX_PREFIX_DIGITS).enumerate() {
             let digit = byte.wrapping_sub(b'0');
             debug_assert!(digit < 10, "lookup takes digits only");
             let bit = 1u16 << (digit & 15);
-            if digit >= 10 || node.mask & bit == 0 {
+            let mask = node.mask();
+            if digit >= 10 || mask & bit == 0 {
                 break;
             }
-            let child = node.first_child + (node.mask & (bit - 1)).count_ones();
+            let child = node.first_child() + (mask & (bit - 1)).count_ones();
             debug_assert!((child as usize) < self.nodes.len());
             node = self.nodes[child as usize];
-            if node.group != NONE {
-                found[count] = (node.group, depth as u8 + 1);
+            let entries = node.entries();
+            if entries != Entries::None {
+                found[count] = (entries, depth as u8 + 1);
                 count += 1;
             }
         }
         while count > 0 {
             count -= 1;
-            let (group, prefix_len) = found[count];
-            if let Some((origin_len, value)) = self.choose(self.groups[group as usize], origin) {
+            let (entries, prefix_len) = found[count];
+            let chosen = match entries {
+                Entries::Any(value) => Some((None, value)),
+                Entries::Group(group) => self.choose(self.groups[group as usize], origin),
+                Entries::None => None,
+            };
+            if let Some((origin_len, value)) = chosen {
                 let value = &self.values[value as usize];
                 return Some(Match {
                     prefix_len: prefix_len as usize,
@@ -184,11 +212,7 @@ impl<V> PrefixTable<V> {
     /// A table with no entries: every lookup answers `None`.
     pub fn empty() -> PrefixTable<V> {
         PrefixTable {
-            nodes: Box::new([Node {
-                first_child: 1,
-                group: NONE,
-                mask: 0,
-            }]),
+            nodes: Box::new([Node::new(1, 0, Entries::None)]),
             groups: Box::new([]),
             origins: Box::new([]),
             origin_digits: Box::new([]),
@@ -222,116 +246,4 @@ impl<V> fmt::Debug for PrefixTable<V> {
             .field("index_bytes", &self.index_bytes())
             .finish()
     }
-}
-
-fn check_digits(entry: usize, which: &'static str, prefix: &str) -> Result<(), PrefixTableError> {
-    if prefix.is_empty() {
-        return Err(PrefixTableError::Empty { entry, which });
-    }
-    if !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        let prefix = prefix.chars().take(32).collect();
-        return Err(PrefixTableError::NotDigits { entry, which, prefix });
-    }
-    if prefix.len() > MAX_PREFIX_DIGITS {
-        return Err(PrefixTableError::TooLong { entry, which });
-    }
-    Ok(())
-}
-
-type Grouped<'a> = (Vec<&'a [u8]>, Vec<Group>, Vec<Origin>, Vec<u8>);
-
-/// Walks the sorted entries once: the distinct destination keys, one group per key, the
-/// origin entries. Value indices are positions in `order`.
-fn group_entries<'a, V>(
-    entries: &'a [PrefixEntry<V>],
-    order: &[u32],
-) -> Result<Grouped<'a>, PrefixTableError> {
-    let (mut keys, mut groups, mut origins, mut digits) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (position, &i) in order.iter().enumerate() {
-        let entry = &entries[i as usize];
-        let key = entry.destination.as_bytes();
-        if keys.last() != Some(&key) {
-            keys.push(key);
-            groups.push(Group {
-                any: NONE,
-                origins_start: origins.len() as u32,
-                origins_len: 0,
-            });
-        }
-        // Never underflows: the first entry always pushed a group above.
-        let last_group = groups.len() - 1;
-        let group = &mut groups[last_group];
-        let duplicate = || PrefixTableError::Duplicate {
-            destination: entry.destination.clone(),
-            origin: entry
-                .origin
-                .as_ref()
-                .map_or("any origin".into(), |o| format!("origin {o}")),
-        };
-        match &entry.origin {
-            None if group.any != NONE => return Err(duplicate()),
-            None => group.any = position as u32,
-            Some(origin) => {
-                let last = origins
-                    .last()
-                    .filter(|_| group.origins_len > 0)
-                    .map(|o: &Origin| {
-                        &digits[o.digits_start as usize..o.digits_start as usize + o.digits_len as usize]
-                    });
-                if last == Some(origin.as_bytes()) {
-                    return Err(duplicate());
-                }
-                origins.push(Origin {
-                    digits_start: digits.len() as u32,
-                    digits_len: origin.len() as u8,
-                    value: position as u32,
-                });
-                digits.extend_from_slice(origin.as_bytes());
-                group.origins_len += 1;
-            }
-        }
-    }
-    Ok((keys, groups, origins, digits))
-}
-
-/// The level-order trie over sorted, distinct keys; key `k` gets group `k`.
-fn build_nodes(keys: &[&[u8]]) -> Vec<Node> {
-    let max_len = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    // Level d: the distinct d-digit prefixes of the keys, sorted, with the group of the key
-    // equal to that prefix (keys are sorted, so prefixes of one length come out sorted too).
-    let mut levels: Vec<Vec<(&[u8], u32)>> = vec![vec![(&[][..], NONE)]];
-    for depth in 1..=max_len {
-        let mut level: Vec<(&[u8], u32)> = Vec::new();
-        for (group, key) in keys.iter().enumerate().filter(|(_, k)| k.len() >= depth) {
-            let prefix = &key[..depth];
-            let exact = if key.len() == depth { group as u32 } else { NONE };
-            match level.last_mut() {
-                Some(last) if last.0 == prefix => last.1 = last.1.min(exact),
-                _ => level.push((prefix, exact)),
-            }
-        }
-        levels.push(level);
-    }
-    let mut nodes = Vec::with_capacity(levels.iter().map(Vec::len).sum());
-    let mut next_level_start = 1u32;
-    for (depth, level) in levels.iter().enumerate() {
-        let children = levels.get(depth + 1).map_or(&[][..], Vec::as_slice);
-        let mut c = 0;
-        for &(prefix, group) in level {
-            let first_child = next_level_start + c as u32;
-            let mut mask = 0u16;
-            while c < children.len() && &children[c].0[..depth] == prefix {
-                mask |= 1 << (children[c].0[depth] - b'0');
-                c += 1;
-            }
-            nodes.push(Node {
-                first_child,
-                group,
-                mask,
-            });
-        }
-        debug_assert_eq!(c, children.len(), "every child has a parent one level up");
-        next_level_start += children.len() as u32;
-    }
-    nodes
 }
