@@ -1,0 +1,95 @@
+//! Grant arithmetic (docs/metering-protocol.md, "Money and timing rules"). The ceiling is what
+//! the reserved money pays for, exactly, by the one rating function; the re-grant rule is
+//! "the money left would not pay the next `regrant_lead_seconds` of talk". Never rounds a
+//! charge: that is `rating`'s job.
+
+use crate::call::aggregate::{Call, CallTerms};
+use crate::call::error::CallError;
+use crate::call::values::FinalUnitReason;
+use crate::money::Money;
+
+/// Grants per call at most: a 4-hour call at the default 60 s per grant needs 240.
+pub const MAX_GRANTS_PER_CALL: u32 = 512;
+
+/// A grant to ask the account for, before the api caps it by what the account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GrantNeed {
+    pub amount: Money,
+    /// The amount was cut to what the daily spend cap left.
+    pub capped_by_spend: bool,
+}
+
+/// What a live call needs after a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// The money left pays the next `regrant_lead_seconds`, or no further grant will come.
+    Enough,
+    Grant(GrantNeed),
+    /// Low, and nothing more may be reserved: the current grant becomes final.
+    Exhausted(FinalUnitReason),
+}
+
+/// The longest talk `reserved` pays for under the call's tariff, at most its maximum duration.
+pub(crate) fn ceiling(terms: &CallTerms, reserved: Money) -> Result<u64, CallError> {
+    Ok(terms
+        .tariff
+        .seconds_affordable(reserved, terms.max_call_seconds.into())?)
+}
+
+impl Call {
+    /// Does the live call need another grant now, and of how much?
+    pub(crate) fn grant_need(&self) -> Result<Need, CallError> {
+        let terms = self.known()?;
+        if self.phase.is_over() || self.final_unit.is_some() || self.hangup.is_some() {
+            return Ok(Need::Enough);
+        }
+        let tariff = &terms.tariff;
+        let talk = self.talk_seconds();
+        let reserved = self.reserved();
+        let lead = u64::from(terms.policy.regrant_lead_seconds);
+        // A call always holds one reservation, even to a free destination, so it can settle.
+        let low = self.grants == 0 || tariff.cost(talk.saturating_add(lead))? > reserved;
+        if !low {
+            return Ok(Need::Enough);
+        }
+        let max = u64::from(terms.max_call_seconds);
+        let target = (self.granted_seconds.max(talk) + u64::from(terms.policy.grant_seconds)).min(max);
+        let mut want = tariff.cost(target)?.checked_sub(reserved)?;
+        if self.grants == 0 && want.micros() < 1 {
+            want = self.money(1);
+        }
+        let room = terms.spend_limit.checked_sub(reserved)?;
+        let amount = want.min(room)?;
+        if !want.is_positive() {
+            return Ok(Need::Exhausted(FinalUnitReason::MaxDuration));
+        }
+        if !amount.is_positive() {
+            return Ok(Need::Exhausted(FinalUnitReason::DailySpendCap));
+        }
+        Ok(Need::Grant(GrantNeed {
+            amount,
+            capped_by_spend: amount < want,
+        }))
+    }
+
+    /// Why the call's grants stop here, if they do, after reserving `amount` of what `need`
+    /// asked for and reaching `granted_seconds`.
+    pub(crate) fn final_reason(
+        &self,
+        need: Option<GrantNeed>,
+        amount: Money,
+        granted_seconds: u64,
+        room_left: Money,
+    ) -> Option<FinalUnitReason> {
+        let max = self.terms.as_ref().map_or(0, |t| u64::from(t.max_call_seconds));
+        if granted_seconds >= max {
+            return Some(FinalUnitReason::MaxDuration);
+        }
+        match need {
+            Some(need) if amount < need.amount => Some(FinalUnitReason::CreditExhausted),
+            Some(need) if need.capped_by_spend => Some(FinalUnitReason::DailySpendCap),
+            _ if !room_left.is_positive() => Some(FinalUnitReason::DailySpendCap),
+            _ => None,
+        }
+    }
+}
