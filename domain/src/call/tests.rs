@@ -9,3 +9,4 @@ mod reports;
 mod start;
 mod stop;
 mod support;
+mod values;
