@@ -14,8 +14,6 @@ use crate::rates::quote::{Destination, Quote};
 pub(super) use crate::rating::{BillingPlan, Tariff};
 
 pub(super) const USD: Currency = Currency::USD;
-/// The test tariff's price of one second of talk, in micros.
-pub(super) const PER_SECOND: i64 = 1_000;
 /// The dialled number in the tests (a London number under the quoted prefix 4420).
 pub(super) const NUMBER: &str = "442079460958";
 
