@@ -1,5 +1,6 @@
-//! The Call aggregate's decisions: `start` (quote, authorisation, first grant), grants recorded
-//! or refused, `progress`, `interim`, `stop`, hangups, the sweeper and fraud flags.
+//! The Call aggregate's decisions: the dispatch, the `seq` rules every report goes through,
+//! `start` (quote, authorisation, first grant) and hangup requests; grants are decided in
+//! `grant.rs`, reports in `metering.rs`, flags in `review.rs`.
 //!
 //! Pure: no IO, no clock, no ids minted. Each decision returns its events, the answer for the
 //! media node and, when the grant runs low, the amount the api should reserve on the account.
@@ -8,22 +9,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::call::aggregate::{talk_seconds, Call, Phase};
-use crate::call::commands::{CallCommand, PlaceCall, Progress};
+use crate::call::aggregate::{Call, Phase};
+use crate::call::commands::{CallCommand, PlaceCall};
 use crate::call::error::CallError;
 use crate::call::events::CallEvent;
-use crate::call::grant::{ceiling, Need, MAX_GRANTS_PER_CALL};
+use crate::call::grant::Need;
 use crate::call::limits::{authorise, Denial};
 use crate::call::reply::{Decision, GrantRequest, Reply};
-use crate::call::values::{CallQuality, EndCause, FinalUnitReason, HangupReason};
-use crate::ids::ReservationId;
 use crate::money::Money;
-
-/// Longer than any call may last (the limit's maximum is 24 h): a report beyond it is a bug.
-pub const MAX_TALK_MS: u64 = 24 * 3_600 * 1_000;
-pub const MAX_RULE_CHARS: usize = 100;
-pub const MAX_EVIDENCE_CHARS: usize = 2_000;
-pub const MAX_SCORE: u16 = 1_000;
 
 impl Call {
     /// The decision: which events a command produces, what to answer, what to reserve.
@@ -72,7 +65,7 @@ impl Call {
         }
     }
 
-    fn live(&self) -> Result<(), CallError> {
+    pub(super) fn live(&self) -> Result<(), CallError> {
         self.known()?;
         match self.phase {
             Phase::Ended => Err(CallError::CallOver("ended")),
@@ -82,7 +75,7 @@ impl Call {
     }
 
     /// The `seq` rules, then `decide` for a new report.
-    fn report(
+    pub(super) fn report(
         &self,
         seq: u64,
         now: DateTime<Utc>,
@@ -107,7 +100,7 @@ impl Call {
     }
 
     /// No events: the last answer again.
-    fn unchanged(&self) -> Decision {
+    pub(super) fn unchanged(&self) -> Decision {
         Decision {
             events: vec![],
             reply: self.last_reply.clone().unwrap_or(Reply::Done),
@@ -118,7 +111,11 @@ impl Call {
 
     /// Folds `events` into a copy of the state to read the answer, and asks for a grant (or
     /// makes the grant final) when the call runs low.
-    fn conclude(&self, mut events: Vec<CallEvent>, now: DateTime<Utc>) -> Result<Decision, CallError> {
+    pub(super) fn conclude(
+        &self,
+        mut events: Vec<CallEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, CallError> {
         let mut after = self.clone();
         for event in &events {
             after.fold(event);
@@ -217,231 +214,6 @@ impl Call {
         };
         self.conclude(vec![placed], p.now)
     }
-
-    fn record_grant(
-        &self,
-        reservation_id: ReservationId,
-        amount: Money,
-        now: DateTime<Utc>,
-    ) -> Result<Decision, CallError> {
-        let terms = self.known()?;
-        if self.last_reservation == Some(reservation_id) {
-            return Ok(self.unchanged());
-        }
-        self.live()?;
-        let currency = terms.tariff.rate_per_minute.currency();
-        if amount.currency() != currency {
-            return Err(CallError::WrongCurrency {
-                expected: currency,
-                got: amount.currency(),
-            });
-        }
-        if !amount.is_positive() {
-            return Err(CallError::AmountMustBePositive(amount));
-        }
-        if self.grants >= MAX_GRANTS_PER_CALL {
-            return Err(CallError::TooManyGrants(MAX_GRANTS_PER_CALL));
-        }
-        let need = match self.grant_need()? {
-            Need::Grant(need) => Some(need),
-            _ => None,
-        };
-        let reserved = self.reserved().checked_add(amount)?;
-        let granted_seconds = ceiling(terms, reserved)?.max(self.granted_seconds);
-        let room_left = terms.spend_limit.checked_sub(reserved)?;
-        let final_unit = self
-            .final_unit
-            .or(self.final_reason(need, amount, granted_seconds, room_left));
-        let event = CallEvent::CallGranted {
-            reservation_id,
-            amount,
-            reserved,
-            granted_seconds,
-            final_unit,
-            at: now,
-        };
-        self.conclude(vec![event], now)
-    }
-
-    fn refuse_grant(&self, reason: FinalUnitReason, now: DateTime<Utc>) -> Result<Decision, CallError> {
-        self.live()?;
-        let events = if self.grants == 0 {
-            // The first grant: the call never rings.
-            vec![CallEvent::CallFailed {
-                seq: None,
-                cause: crate::call::values::FailCause::NoCredit,
-                sip_status: None,
-                at: now,
-            }]
-        } else if self.final_unit.is_some() {
-            vec![]
-        } else {
-            vec![CallEvent::CallFinalUnit {
-                reason,
-                granted_seconds: self.granted_seconds,
-                at: now,
-            }]
-        };
-        self.conclude(events, now)
-    }
-
-    fn progress(
-        &self,
-        seq: u64,
-        progress: Progress,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<CallEvent>, CallError> {
-        let answered = self.phase == Phase::Answered;
-        Ok(match progress {
-            Progress::Ringing if self.phase == Phase::Placed => vec![CallEvent::CallRinging { seq, at: now }],
-            Progress::Answered if !answered => vec![CallEvent::CallAnswered { seq, at: now }],
-            Progress::Ringing | Progress::Answered => vec![],
-            Progress::Failed { .. } if answered => return Err(CallError::FailedAfterAnswer),
-            Progress::Failed { cause, sip_status } => {
-                if let Some(status) = sip_status.filter(|s| !(300..=699).contains(s)) {
-                    return Err(CallError::BadSipStatus(status));
-                }
-                vec![CallEvent::CallFailed {
-                    seq: Some(seq),
-                    cause,
-                    sip_status,
-                    at: now,
-                }]
-            }
-        })
-    }
-
-    /// Cumulative talk and cost after a report of `talk_ms`; never lower than already recorded.
-    fn metered(&self, talk_ms: u64) -> Result<(u64, u64, Money), CallError> {
-        let terms = self.known()?;
-        if talk_ms > MAX_TALK_MS {
-            return Err(CallError::TalkTooLong {
-                talk_ms,
-                max_ms: MAX_TALK_MS,
-            });
-        }
-        let talk_ms = talk_ms.max(self.talk_ms);
-        let talk = talk_seconds(talk_ms);
-        let billed = terms.tariff.plan.billed_seconds(talk);
-        Ok((talk_ms, billed, terms.tariff.cost(talk)?))
-    }
-
-    fn interim(&self, seq: u64, talk_ms: u64, now: DateTime<Utc>) -> Result<Vec<CallEvent>, CallError> {
-        let terms = self.known()?;
-        let (talk_ms, billed_seconds, cost) = self.metered(talk_ms)?;
-        let mut events = Vec::with_capacity(3);
-        if self.phase != Phase::Answered {
-            events.push(CallEvent::CallAnswered { seq, at: now });
-        }
-        events.push(CallEvent::CallTicked {
-            seq,
-            talk_ms,
-            billed_seconds,
-            cost,
-            at: now,
-        });
-        let talk = talk_seconds(talk_ms);
-        let hangup = if talk >= u64::from(terms.max_call_seconds) {
-            Some(HangupReason::MaxDuration)
-        } else if self.final_unit.is_some() && talk >= self.granted_seconds {
-            Some(HangupReason::FinalUnit)
-        } else {
-            None
-        };
-        if let (Some(reason), None) = (hangup, self.hangup) {
-            events.push(CallEvent::CallHangupRequested { reason, at: now });
-        }
-        Ok(events)
-    }
-
-    fn stop(
-        &self,
-        seq: Option<u64>,
-        talk_ms: u64,
-        cause: EndCause,
-        quality: Option<CallQuality>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<CallEvent>, CallError> {
-        let (talk_ms, billed_seconds, cost) = self.metered(talk_ms)?;
-        let reserved = self.reserved();
-        let charged = cost.min(reserved)?;
-        let mut events = Vec::with_capacity(2);
-        if let (Some(seq), true) = (seq, self.phase != Phase::Answered && talk_ms > 0) {
-            events.push(CallEvent::CallAnswered { seq, at: now });
-        }
-        events.push(CallEvent::CallEnded {
-            seq,
-            cause,
-            talk_ms,
-            billed_seconds,
-            cost,
-            reserved,
-            charged,
-            overrun: cost.checked_sub(charged)?,
-            quality,
-            at: now,
-        });
-        Ok(events)
-    }
-
-    /// Ends a call silent for twice the grant validity (plus the ring limit while unanswered),
-    /// charging the seconds last reported. A report that arrived meanwhile wins.
-    fn sweep(&self, now: DateTime<Utc>) -> Result<Decision, CallError> {
-        let terms = self.known()?;
-        self.live()?;
-        let answered = self.phase == Phase::Answered;
-        let mut threshold = 2 * i64::from(terms.policy.validity_seconds);
-        if !answered {
-            threshold += i64::from(terms.max_ring_seconds);
-        }
-        let last = self.last_activity_at.unwrap_or(terms.placed_at);
-        let silent = (now - last).num_seconds();
-        if silent < threshold {
-            return Err(CallError::NotStale {
-                silent_seconds: silent,
-                threshold_seconds: threshold,
-            });
-        }
-        let events = if answered {
-            self.stop(None, self.talk_ms, EndCause::Swept, None, now)?
-        } else {
-            vec![CallEvent::CallFailed {
-                seq: None,
-                cause: crate::call::values::FailCause::Swept,
-                sip_status: None,
-                at: now,
-            }]
-        };
-        self.conclude(events, now)
-    }
-
-    fn flag(&self, rule: &str, score: u16, evidence: &str) -> Result<Decision, CallError> {
-        self.known()?;
-        let rule = bounded("rule", rule, MAX_RULE_CHARS)?;
-        let evidence = bounded("evidence", evidence, MAX_EVIDENCE_CHARS)?;
-        if score > MAX_SCORE {
-            return Err(CallError::ScoreOutOfRange(score));
-        }
-        let event = CallEvent::CallFlagged {
-            rule,
-            score,
-            evidence,
-        };
-        Ok(Decision {
-            events: vec![event],
-            reply: Reply::Done,
-            grant: None,
-            settle: None,
-        })
-    }
-}
-
-fn bounded(field: &'static str, value: &str, max: usize) -> Result<String, CallError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > max {
-        return Err(CallError::Text { field, max });
-    }
-    Ok(trimmed.to_owned())
 }
 
 trait AtLeast {

@@ -1,11 +1,16 @@
-//! Grant arithmetic (docs/metering-protocol.md, "Money and timing rules"). The ceiling is what
+//! Grants: recording or refusing them, and their arithmetic (docs/metering-protocol.md, "Money and timing rules"). The ceiling is what
 //! the reserved money pays for, exactly, by the one rating function; the re-grant rule is
 //! "the money left would not pay the next `regrant_lead_seconds` of talk". Never rounds a
 //! charge: that is `rating`'s job.
 
+use chrono::{DateTime, Utc};
+
 use crate::call::aggregate::{Call, CallTerms};
 use crate::call::error::CallError;
-use crate::call::values::FinalUnitReason;
+use crate::call::events::CallEvent;
+use crate::call::reply::Decision;
+use crate::call::values::{FailCause, FinalUnitReason};
+use crate::ids::ReservationId;
 use crate::money::Money;
 
 /// Grants per call at most: a 4-hour call at the default 60 s per grant needs 240.
@@ -91,5 +96,78 @@ impl Call {
             _ if !room_left.is_positive() => Some(FinalUnitReason::DailySpendCap),
             _ => None,
         }
+    }
+}
+
+impl Call {
+    pub(super) fn record_grant(
+        &self,
+        reservation_id: ReservationId,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, CallError> {
+        let terms = self.known()?;
+        if self.last_reservation == Some(reservation_id) {
+            return Ok(self.unchanged());
+        }
+        self.live()?;
+        let currency = terms.tariff.rate_per_minute.currency();
+        if amount.currency() != currency {
+            return Err(CallError::WrongCurrency {
+                expected: currency,
+                got: amount.currency(),
+            });
+        }
+        if !amount.is_positive() {
+            return Err(CallError::AmountMustBePositive(amount));
+        }
+        if self.grants >= MAX_GRANTS_PER_CALL {
+            return Err(CallError::TooManyGrants(MAX_GRANTS_PER_CALL));
+        }
+        let need = match self.grant_need()? {
+            Need::Grant(need) => Some(need),
+            _ => None,
+        };
+        let reserved = self.reserved().checked_add(amount)?;
+        let granted_seconds = ceiling(terms, reserved)?.max(self.granted_seconds);
+        let room_left = terms.spend_limit.checked_sub(reserved)?;
+        let final_unit = self
+            .final_unit
+            .or(self.final_reason(need, amount, granted_seconds, room_left));
+        let event = CallEvent::CallGranted {
+            reservation_id,
+            amount,
+            reserved,
+            granted_seconds,
+            final_unit,
+            at: now,
+        };
+        self.conclude(vec![event], now)
+    }
+
+    pub(super) fn refuse_grant(
+        &self,
+        reason: FinalUnitReason,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, CallError> {
+        self.live()?;
+        let events = if self.grants == 0 {
+            // The first grant: the call never rings.
+            vec![CallEvent::CallFailed {
+                seq: None,
+                cause: FailCause::NoCredit,
+                sip_status: None,
+                at: now,
+            }]
+        } else if self.final_unit.is_some() {
+            vec![]
+        } else {
+            vec![CallEvent::CallFinalUnit {
+                reason,
+                granted_seconds: self.granted_seconds,
+                at: now,
+            }]
+        };
+        self.conclude(events, now)
     }
 }

@@ -26,7 +26,9 @@ pub mod error;
 pub mod events;
 mod grant;
 pub mod limits;
+mod metering;
 pub mod reply;
+mod review;
 pub mod values;
 
 #[cfg(test)]
@@ -34,12 +36,13 @@ mod tests;
 
 pub use aggregate::{talk_seconds, Call, CallTerms, Phase};
 pub use commands::{CallCommand, PlaceCall, Progress};
-pub use decide::{MAX_EVIDENCE_CHARS, MAX_RULE_CHARS, MAX_SCORE, MAX_TALK_MS};
 pub use error::CallError;
 pub use events::CallEvent;
 pub use grant::MAX_GRANTS_PER_CALL;
 pub use limits::{authorise, CallerFacts, Denial, GrantPolicy, Limits, LimitsError, Standing};
+pub use metering::MAX_TALK_MS;
 pub use reply::{Decision, GrantAnswer, GrantRequest, Reply, Settlement};
+pub use review::{MAX_EVIDENCE_CHARS, MAX_RULE_CHARS, MAX_SCORE};
 pub use values::{
     CallQuality, DialledNumber, EndCause, FailCause, FinalUnitReason, HangupReason, LegQuality, NodeId,
     SealedDestination, ValueError,
