@@ -72,6 +72,10 @@ pub struct Call {
     pub(crate) last_seq: u64,
     pub(crate) last_reply: Option<Reply>,
     pub(crate) last_activity_at: Option<DateTime<Utc>>,
+    /// What the customer paid once ended (after any re-rating), and the last correction
+    /// applied, so a retried re-rating changes nothing.
+    pub(crate) charged_micros: i64,
+    pub(crate) last_correction: Option<String>,
 }
 
 /// Whole seconds of talk, rounded up: the first step of billing.
@@ -204,6 +208,16 @@ impl Call {
                 self.last_reply = Some(Reply::Failed { seq: *seq });
             }
             CallEvent::CallFlagged { .. } => {}
+            CallEvent::CallReRated {
+                correction,
+                new_cost,
+                new_charged,
+                ..
+            } => {
+                self.cost_micros = new_cost.micros();
+                self.charged_micros = new_charged.micros();
+                self.last_correction = Some(correction.clone());
+            }
         }
     }
 
@@ -256,6 +270,7 @@ impl Call {
             self.last_seq = seq.unwrap_or(self.last_seq);
             self.talk_ms = *talk_ms;
             self.cost_micros = cost.micros();
+            self.charged_micros = charged.micros();
             self.last_activity_at = Some(*at);
             self.last_reply = Some(Reply::Ended(Settlement {
                 seq: *seq,

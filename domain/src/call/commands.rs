@@ -8,9 +8,10 @@ use crate::call::limits::{CallerFacts, GrantPolicy, Limits};
 use crate::call::values::{
     CallQuality, DialledNumber, EndCause, FailCause, FinalUnitReason, HangupReason, NodeId, SealedDestination,
 };
-use crate::ids::{AccountId, CallId, ReservationId};
+use crate::ids::{AccountId, ActorId, CallId, ReservationId};
 use crate::money::Money;
 use crate::rates::quote::Quote;
+use crate::rating::Tariff;
 
 /// The `start` request, with everything the api gathered to decide it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +91,14 @@ pub enum CallCommand {
         score: u16,
         evidence: String,
     },
+    /// A rate correction (by its id, as `AdjustCredit` names it) re-prices an ended call at
+    /// `tariff`. Only ever refunds: the caller was shown the quote.
+    ReRate {
+        correction: String,
+        tariff: Tariff,
+        actor: ActorId,
+        now: DateTime<Utc>,
+    },
 }
 
 impl CallCommand {
@@ -104,6 +113,7 @@ impl CallCommand {
             CallCommand::RequestHangup { .. } => "RequestHangup",
             CallCommand::Sweep { .. } => "Sweep",
             CallCommand::Flag { .. } => "Flag",
+            CallCommand::ReRate { .. } => "ReRate",
         }
     }
 }

@@ -62,6 +62,12 @@ impl Call {
                 score,
                 evidence,
             } => self.flag(rule, *score, evidence),
+            C::ReRate {
+                correction,
+                tariff,
+                actor,
+                now,
+            } => self.rerate(correction, *tariff, *actor, *now),
         }
     }
 

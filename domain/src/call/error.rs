@@ -46,6 +46,10 @@ pub enum CallError {
     ScoreOutOfRange(u16),
     #[error("{field} must be 1-{max} characters")]
     Text { field: &'static str, max: usize },
+    #[error("only an ended call can be re-rated; this one is {0}")]
+    NotEnded(&'static str),
+    #[error("re-rating would charge {new_charged}, not less than the {old_charged} charged; a correction only ever refunds")]
+    NothingToRefund { old_charged: Money, new_charged: Money },
     #[error("configuration: {0}")]
     Limits(#[from] LimitsError),
     #[error(transparent)]

@@ -10,7 +10,7 @@ use crate::call::limits::GrantPolicy;
 use crate::call::values::{
     CallQuality, EndCause, FailCause, FinalUnitReason, HangupReason, NodeId, SealedDestination,
 };
-use crate::ids::{AccountId, CallId, DeckId, QuoteId, ReservationId};
+use crate::ids::{AccountId, ActorId, CallId, DeckId, QuoteId, ReservationId};
 use crate::money::Money;
 use crate::rating::Tariff;
 
@@ -106,6 +106,19 @@ pub enum CallEvent {
         score: u16,
         evidence: String,
     },
+    /// An ended call re-priced by a rate correction. `refund` (`old_charged - new_charged`,
+    /// always positive) goes back to the customer by `AdjustCredit { call_id, correction }`.
+    CallReRated {
+        correction: String,
+        actor: ActorId,
+        tariff: Tariff,
+        old_cost: Money,
+        new_cost: Money,
+        old_charged: Money,
+        new_charged: Money,
+        refund: Money,
+        at: DateTime<Utc>,
+    },
 }
 
 impl CallEvent {
@@ -121,6 +134,7 @@ impl CallEvent {
             CallEvent::CallEnded { .. } => "CallEnded",
             CallEvent::CallFailed { .. } => "CallFailed",
             CallEvent::CallFlagged { .. } => "CallFlagged",
+            CallEvent::CallReRated { .. } => "CallReRated",
         }
     }
 }

@@ -16,8 +16,8 @@
 //!    rest of the cost from `overrun`, exactly as `CallEnded` says.
 //! 4. `RequestHangup` → `CallHangupRequested`; the api posts `hangup` to the call's node.
 //!
-//! `CallReRated` is not here yet: re-rating needs the rate-correction stream's ids and its
-//! process manager (issue 7), and a placeholder event would be a promise the log cannot keep.
+//! 5. `ReRate` (after a rate correction) → `CallReRated` with a refund; the api credits it with
+//!    `AdjustCredit { call_id, correction }`. Corrections only ever refund.
 
 pub mod aggregate;
 pub mod commands;
@@ -42,7 +42,7 @@ pub use grant::MAX_GRANTS_PER_CALL;
 pub use limits::{authorise, CallerFacts, Denial, GrantPolicy, Limits, LimitsError, Standing};
 pub use metering::MAX_TALK_MS;
 pub use reply::{Decision, GrantAnswer, GrantRequest, Reply, Settlement};
-pub use review::{MAX_EVIDENCE_CHARS, MAX_RULE_CHARS, MAX_SCORE};
+pub use review::{MAX_CORRECTION_CHARS, MAX_EVIDENCE_CHARS, MAX_RULE_CHARS, MAX_SCORE};
 pub use values::{
     CallQuality, DialledNumber, EndCause, FailCause, FinalUnitReason, HangupReason, LegQuality, NodeId,
     SealedDestination, ValueError,

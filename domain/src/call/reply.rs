@@ -73,4 +73,14 @@ impl Decision {
             _ => None,
         })
     }
+
+    /// The refund the api must credit with `AdjustCredit { call_id, correction }`, if any.
+    pub fn refund(&self) -> Option<(Money, &str)> {
+        self.events.iter().find_map(|e| match e {
+            CallEvent::CallReRated {
+                refund, correction, ..
+            } => Some((*refund, correction.as_str())),
+            _ => None,
+        })
+    }
 }

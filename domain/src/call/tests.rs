@@ -6,6 +6,7 @@ mod grants;
 mod limits;
 mod properties;
 mod reports;
+mod rerate;
 mod start;
 mod stop;
 mod support;
