@@ -102,6 +102,10 @@ impl Call {
         }
         self.live()?;
         let events = decide(self)?;
+        debug_assert!(
+            events.iter().all(|e| report_seq(e).is_none_or(|s| s == seq)),
+            "a report's events carry its seq"
+        );
         self.conclude(events, now)
     }
 
@@ -234,5 +238,16 @@ impl AtLeast for Money {
         } else {
             self
         }
+    }
+}
+
+/// The report seq an event records, if any.
+fn report_seq(event: &CallEvent) -> Option<u64> {
+    match event {
+        CallEvent::CallRinging { seq, .. }
+        | CallEvent::CallAnswered { seq, .. }
+        | CallEvent::CallTicked { seq, .. } => Some(*seq),
+        CallEvent::CallEnded { seq, .. } | CallEvent::CallFailed { seq, .. } => *seq,
+        _ => None,
     }
 }

@@ -102,6 +102,7 @@ impl Call {
         let (talk_ms, billed_seconds, cost) = self.metered(talk_ms)?;
         let reserved = self.reserved();
         let charged = cost.min(reserved)?;
+        debug_assert!(charged <= reserved && charged <= cost && !charged.is_negative());
         let mut events = Vec::with_capacity(2);
         if let (Some(seq), true) = (seq, self.phase != Phase::Answered && talk_ms > 0) {
             events.push(CallEvent::CallAnswered { seq, at: now });

@@ -15,7 +15,6 @@
 //!    sends `SettleCall { call_id, cost }`, which charges `min(cost, reserved)` and posts the
 //!    rest of the cost from `overrun`, exactly as `CallEnded` says.
 //! 4. `RequestHangup` → `CallHangupRequested`; the api posts `hangup` to the call's node.
-//!
 //! 5. `ReRate` (after a rate correction) → `CallReRated` with a refund; the api credits it with
 //!    `AdjustCredit { call_id, correction }`. Corrections only ever refund.
 
