@@ -284,6 +284,8 @@ impl Call {
     }
 }
 
+/// cqrs-es's path appends the same events as `decide`; the api's command service calls
+/// `decide` itself, because the answer and the grant to reserve are not events.
 impl Aggregate for Call {
     const TYPE: &'static str = "Call";
     type Command = CallCommand;

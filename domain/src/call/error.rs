@@ -2,7 +2,6 @@
 //! (docs/metering-protocol.md, "Errors") and a message that says what to do.
 
 use crate::call::limits::{Denial, LimitsError};
-use crate::call::values::ValueError;
 use crate::money::{Currency, Money, MoneyError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,8 +14,6 @@ pub enum CallError {
     StartMismatch,
     #[error("the call's first grant is still being reserved; try again shortly")]
     GrantPending,
-    #[error("no grant was asked for: the call has enough credit reserved, or its grant is final")]
-    NoGrantAsked,
     #[error("report seq {seq} is older than the last accepted seq {last} for this call; resend only the newest report")]
     StaleSeq { seq: u64, last: u64 },
     #[error("report seq must start at 1")]
@@ -34,8 +31,6 @@ pub enum CallError {
         silent_seconds: i64,
         threshold_seconds: i64,
     },
-    #[error("reservation {0} is already recorded for another grant of this call")]
-    DuplicateReservation(crate::ids::ReservationId),
     #[error("at most {0} grants per call")]
     TooManyGrants(u32),
     #[error("amount is in {got}, but this call is charged in {expected}")]
@@ -52,8 +47,6 @@ pub enum CallError {
     NothingToRefund { old_charged: Money, new_charged: Money },
     #[error("configuration: {0}")]
     Limits(#[from] LimitsError),
-    #[error(transparent)]
-    Value(#[from] ValueError),
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
