@@ -3,6 +3,7 @@
 //! This crate must never depend on sqlx, tokio, axum, reqwest or hyper (a test checks).
 
 pub mod account;
+pub mod call;
 pub mod e164;
 pub mod ids;
 pub mod money;
