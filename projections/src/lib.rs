@@ -58,7 +58,7 @@ pub fn by_name(name: &str) -> Result<Arc<dyn Projection>, ProjectionError> {
 
 /// A count as a gauge value (the `metrics` facade takes small integers exactly; counts
 /// beyond `u32::MAX` saturate).
-pub(crate) fn gauge_count(n: impl TryInto<u32>) -> u32 {
+pub fn gauge_count(n: impl TryInto<u32>) -> u32 {
     n.try_into().unwrap_or(u32::MAX)
 }
 

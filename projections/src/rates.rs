@@ -208,7 +208,7 @@ async fn apply_deck(
 }
 
 /// Writes a chunk's rows with `COPY ... (FORMAT csv)`: a deck is hundreds of thousands of rows
-/// and this is the import's bulk path.
+/// and this is the import's bulk path. An empty text cell is an empty string, not NULL.
 async fn copy_rows(
     conn: &mut PgConnection,
     table: &str,
@@ -241,7 +241,8 @@ async fn copy_rows(
         .map_err(|e| ProjectionError::Corrupt(format!("encoding deck rows: {e}")))?;
     let statement = format!(
         "COPY {table} (deck_id, line, iso, country, description, destination_prefixes, origination_prefixes,
-                       cost_micros, connect_fee_micros, first_increment, next_increment) FROM STDIN WITH (FORMAT csv)"
+                       cost_micros, connect_fee_micros, first_increment, next_increment)
+         FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (iso, country, description))"
     );
     let mut copy = conn.copy_in_raw(&statement).await?;
     if let Err(e) = copy.send(data).await {

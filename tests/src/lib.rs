@@ -232,23 +232,47 @@ pub mod rates {
             file_name: file_name.to_owned(),
             format,
             currency: Currency::USD,
-            effective_from: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_else(Utc::now),
+            effective_from: Utc
+                .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_else(Utc::now),
             actor: admin(),
         }
     }
 
-    /// Applies the rate table projection up to the end of the log.
+    /// Applies the rate table projection up to the end of the log, waiting while the xmin fence
+    /// (a transaction open anywhere in the cluster) holds the last events back.
     pub async fn catch_up(pool: &PgPool) -> anyhow::Result<()> {
         let projection = ringledger_projections::by_name("rate_table")?;
         let version = versions::ensure_live(pool, projection.as_ref()).await?;
-        Runner::new(pool.clone(), projection, version, RunnerConfig::default())
-            .catch_up(None, |_| {})
-            .await?;
-        Ok(())
+        let runner = Runner::new(pool.clone(), projection, version, RunnerConfig::default());
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT max(global_position) FROM events WHERE aggregate_type IN ('RateDeck', 'RatePolicy')",
+        )
+        .fetch_one(pool)
+        .await?;
+        let Some(last) = last else { return Ok(()) };
+        let mut last_error = None;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match runner.catch_up(None, |_| {}).await {
+                Ok(_) if runner.checkpoint().await?.global_position >= last => return Ok(()),
+                Ok(_) => {}
+                Err(e) => last_error = Some(e.to_string()),
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("rate table not caught up within 30 s (last error: {last_error:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Submits `bytes`, runs the import job's body here, and brings the rate table up to date.
-    pub async fn import(svc: &RateService, bytes: &[u8], request: &ImportRequest) -> anyhow::Result<ImportStatus> {
+    pub async fn import(
+        svc: &RateService,
+        bytes: &[u8],
+        request: &ImportRequest,
+    ) -> anyhow::Result<ImportStatus> {
         let submitted = svc.submit_import(bytes.to_vec(), request).await?;
         let status = if submitted.status == "queued" {
             match svc.run_import(submitted.id).await {
@@ -263,7 +287,11 @@ pub mod rates {
     }
 
     /// Activates and rebuilds the service's rate book from the projection.
-    pub async fn activate(svc: &RateService, status: &ImportStatus, skip_bad_rows: bool) -> anyhow::Result<()> {
+    pub async fn activate(
+        svc: &RateService,
+        status: &ImportStatus,
+        skip_bad_rows: bool,
+    ) -> anyhow::Result<()> {
         svc.activate(status.deck_id, admin(), skip_bad_rows).await?;
         catch_up(svc.pool()).await?;
         let _ = tokio::time::timeout(Duration::from_secs(10), svc.book().refresh(svc.pool())).await??;

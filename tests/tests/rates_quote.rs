@@ -14,7 +14,7 @@ use ringledger_domain::account::AccountCommand;
 use ringledger_domain::rates::policy::{BlockRule, PolicyCommand};
 use ringledger_domain::rates::pricing::{PriceOverride, PricingRules};
 use ringledger_domain::rates::quote::Quote;
-use ringledger_domain::{AccountId, Currency, E164, GrantId, Money};
+use ringledger_domain::{AccountId, Currency, GrantId, Money, E164};
 use ringledger_projections::{versions, Runner, RunnerConfig};
 use ringledger_tests::rates::{activate, admin, catch_up, import, request, service_with};
 use ringledger_tests::TestDb;
@@ -29,7 +29,9 @@ fn usd(micros: i64) -> Money {
 /// an account with $1.00 available.
 async fn priced(db: &TestDb, config: RatesConfig) -> (RateService, AccountId) {
     let svc = service_with(db.pool.clone(), config);
-    let status = import(&svc, CLEAN, &request("twilio-voice.csv", None)).await.expect("import");
+    let status = import(&svc, CLEAN, &request("twilio-voice.csv", None))
+        .await
+        .expect("import");
     let mut rules = PricingRules {
         markup_bp: 5_000,
         min_margin_per_minute_micros: 5_000,
@@ -43,7 +45,12 @@ async fn priced(db: &TestDb, config: RatesConfig) -> (RateService, AccountId) {
             ..PriceOverride::default()
         },
     );
-    svc.set_policy(PolicyCommand::SetPricingRules { rules, actor: admin() }).await.expect("pricing");
+    svc.set_policy(PolicyCommand::SetPricingRules {
+        rules,
+        actor: admin(),
+    })
+    .await
+    .expect("pricing");
     svc.set_policy(PolicyCommand::SetBlockList {
         rules: vec![BlockRule {
             country: Some("FR".into()),
@@ -58,15 +65,22 @@ async fn priced(db: &TestDb, config: RatesConfig) -> (RateService, AccountId) {
 
     let accounts = ringledger_tests::accounts::service(db.pool.clone());
     let account = AccountId::new_v7();
-    ringledger_tests::accounts::open(&accounts, account).await.expect("open");
+    ringledger_tests::accounts::open(&accounts, account)
+        .await
+        .expect("open");
     let grant = AccountCommand::GrantCredit {
         grant_id: GrantId::new_v7(),
         amount: usd(1_000_000),
         promotion: "welcome".into(),
     };
-    accounts.execute(account, Envelope::new(grant)).await.expect("grant");
+    accounts
+        .execute(account, Envelope::new(grant))
+        .await
+        .expect("grant");
     let balances = ringledger_projections::by_name("balances").expect("balances");
-    let version = versions::ensure_live(&db.pool, balances.as_ref()).await.expect("live");
+    let version = versions::ensure_live(&db.pool, balances.as_ref())
+        .await
+        .expect("live");
     Runner::new(db.pool.clone(), balances, version, RunnerConfig::default())
         .catch_up(None, |_| {})
         .await
@@ -96,9 +110,12 @@ async fn a_quote_names_the_longest_prefix_the_selling_rate_and_the_exact_longest
     let (svc, account) = priced(&db, RatesConfig::default()).await;
 
     // Vodafone's 4477 is longer than the generic mobile 447.
-    let (number, q) = quoted(quote(&svc, account, "+44 7700 900123", None).await);
-    assert_eq!(number.digits(), "447700900123");
-    assert_eq!((q.destination.iso.as_str(), q.destination.prefix.as_str()), ("GB", "4477"));
+    let (number, q) = quoted(quote(&svc, account, "+44 7712 345678", None).await);
+    assert_eq!(number.digits(), "447712345678");
+    assert_eq!(
+        (q.destination.iso.as_str(), q.destination.prefix.as_str()),
+        ("GB", "4477")
+    );
     assert_eq!(q.destination.description, "United Kingdom - Mobile - Vodafone");
     // cost 0.038 * 1.5 = 0.057 (margin 0.019 > 0.005); plan: per second.
     assert_eq!(q.price.cost_per_minute, usd(38_000));
@@ -133,12 +150,20 @@ async fn rows_priced_by_caller_origin_apply_to_our_caller_id() {
     let (svc, account) = priced(&db, config).await;
     let (_, q) = quoted(quote(&svc, account, "+44 7911 123456", None).await);
     assert_eq!(q.destination.prefix, "447");
-    assert_eq!(q.price.cost_per_minute, usd(30_000), "the row for callers from +1");
+    assert_eq!(
+        q.price.cost_per_minute,
+        usd(30_000),
+        "the row for callers from +1"
+    );
 
     let plain = service_with(db.pool.clone(), RatesConfig::default());
     plain.book().refresh(&db.pool).await.expect("book");
     let (_, q) = quoted(quote(&plain, account, "+44 7911 123456", None).await);
-    assert_eq!(q.price.cost_per_minute, usd(40_000), "any-origin row without a caller id");
+    assert_eq!(
+        q.price.cost_per_minute,
+        usd(40_000),
+        "any-origin row without a caller id"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +173,10 @@ async fn blocked_and_unrated_numbers_are_refused_with_the_reason() {
     for (typed, region) in [("911", "US"), ("112", "DE"), ("999", "GB"), ("+1 911", "US")] {
         match quote(&svc, account, typed, Some(region)).await {
             QuoteOutcome::Blocked { reason } => {
-                assert!(reason.contains("cannot place emergency calls"), "{typed}: {reason}")
+                assert!(
+                    reason.contains("cannot place emergency calls"),
+                    "{typed}: {reason}"
+                )
             }
             other => panic!("{typed} in {region} must be refused: {other:?}"),
         }
@@ -161,7 +189,10 @@ async fn blocked_and_unrated_numbers_are_refused_with_the_reason() {
         QuoteOutcome::NoRate { number } => assert_eq!(number.digits(), "81312345678"),
         other => panic!("Japan is not in the deck: {other:?}"),
     }
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM quotes").fetch_one(&db.pool).await.expect("count");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM quotes")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
     assert_eq!(stored, 0, "refusals store no quote");
 }
 
@@ -171,15 +202,27 @@ async fn a_stored_quote_holds_only_for_its_account_its_number_and_its_time() {
     let (svc, account) = priced(&db, RatesConfig::default()).await;
     let (number, q) = quoted(quote(&svc, account, "+1 212 555 0100", None).await);
     let now = Utc::now();
-    let found = svc.quote_for_call(q.id, account, &number, now).await.expect("honoured");
+    let found = svc
+        .quote_for_call(q.id, account, &number, now)
+        .await
+        .expect("honoured");
     assert_eq!(found, q);
     let other = E164::parse("+1 212 555 0199", None).expect("number");
-    let err = svc.quote_for_call(q.id, account, &other, now).await.expect_err("other number");
+    let err = svc
+        .quote_for_call(q.id, account, &other, now)
+        .await
+        .expect_err("other number");
     assert!(err.to_string().contains("another number"), "{err}");
-    let err = svc.quote_for_call(q.id, AccountId::new_v7(), &number, now).await.expect_err("other account");
+    let err = svc
+        .quote_for_call(q.id, AccountId::new_v7(), &number, now)
+        .await
+        .expect_err("other account");
     assert!(err.to_string().contains("another account"), "{err}");
     let later = now + chrono::Duration::seconds(601);
-    let err = svc.quote_for_call(q.id, account, &number, later).await.expect_err("expired");
+    let err = svc
+        .quote_for_call(q.id, account, &number, later)
+        .await
+        .expect_err("expired");
     assert!(err.to_string().contains("expired"), "{err}");
 }
 
@@ -199,14 +242,27 @@ async fn the_public_price_list_is_served_and_follows_activation() {
         let _ = stop_rx.await;
     }));
     let client = reqwest::Client::new();
-    let before = client.get(format!("{base}/api/rates?country=GB")).send().await.expect("answers");
+    let before = client
+        .get(format!("{base}/api/rates?country=GB"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(before.status(), 503, "no deck yet");
 
-    let status = import(&rates, CLEAN, &request("twilio-voice.csv", None)).await.expect("import");
-    rates.activate(status.deck_id, admin(), false).await.expect("activate");
+    let status = import(&rates, CLEAN, &request("twilio-voice.csv", None))
+        .await
+        .expect("import");
+    rates
+        .activate(status.deck_id, admin(), false)
+        .await
+        .expect("activate");
     // serve's own runner and rate book pick the activation up.
     let body = ringledger_tests::eventually(Duration::from_secs(20), || async {
-        let r = client.get(format!("{base}/api/rates?country=gb")).send().await.ok()?;
+        let r = client
+            .get(format!("{base}/api/rates?country=gb"))
+            .send()
+            .await
+            .ok()?;
         (r.status() == 200).then_some(())?;
         r.json::<serde_json::Value>().await.ok()
     })
@@ -220,10 +276,20 @@ async fn the_public_price_list_is_served_and_follows_activation() {
         .collect();
     assert_eq!(prefixes, vec!["441", "442", "443", "447", "4477", "4478"]);
     // Default pricing: 0.014 * 1.3 = 0.0182 vs 0.014 + 0.002 = 0.016 -> 0.0182.
-    assert_eq!(body["rates"][0]["rate_per_minute"], serde_json::json!({"amount": "0.018200", "currency": "USD"}));
-    assert!(body["rates"][0].get("margin_per_minute").is_none(), "no margin in the public list");
+    assert_eq!(
+        body["rates"][0]["rate_per_minute"],
+        serde_json::json!({"amount": "0.018200", "currency": "USD"})
+    );
+    assert!(
+        body["rates"][0].get("margin_per_minute").is_none(),
+        "no margin in the public list"
+    );
 
-    let bad = client.get(format!("{base}/api/rates?country=GBR")).send().await.expect("answers");
+    let bad = client
+        .get(format!("{base}/api/rates?country=GBR"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(bad.status(), 422);
     catch_up(&db.pool).await.expect("idempotent catch-up");
     stop_tx.send(()).expect("stop");

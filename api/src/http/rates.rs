@@ -44,7 +44,10 @@ pub struct PriceListQuery {
     pub country: Option<String>,
 }
 
-async fn price_list(State(state): State<AppState>, Query(q): Query<PriceListQuery>) -> Result<Json<Value>, RateError> {
+async fn price_list(
+    State(state): State<AppState>,
+    Query(q): Query<PriceListQuery>,
+) -> Result<Json<Value>, RateError> {
     let country = q.country.as_deref().map(str::trim).filter(|c| !c.is_empty());
     if let Some(c) = country {
         if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -86,7 +89,9 @@ pub struct QuoteQuery {
 /// The quote answer for `account` (the signed-in caller's account).
 pub async fn quote(state: &AppState, account: AccountId, q: QuoteQuery) -> Result<Json<Value>, RateError> {
     if q.number.len() > 64 {
-        return Err(RateError::Invalid("a phone number is at most 64 characters".into()));
+        return Err(RateError::Invalid(
+            "a phone number is at most 64 characters".into(),
+        ));
     }
     let region = q.region.filter(|r| !r.trim().is_empty());
     let request = QuoteRequest {

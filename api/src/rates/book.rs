@@ -7,11 +7,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ringledger_domain::e164::Region;
 use ringledger_domain::rates::lookup::{AdminBlock, AdminTarget, BlockList, PrefixEntry, PrefixTable};
 use ringledger_domain::rates::policy::BlockRule;
 use ringledger_domain::rates::pricing::{PricingRules, SellingPrice};
 use ringledger_domain::rates::quote::Destination;
-use ringledger_domain::e164::Region;
 use ringledger_domain::{BillingPlan, Currency, DeckId, Money};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
@@ -132,6 +132,9 @@ impl RateBook {
     /// it) with its selling price, or, without a country, each country's cheapest and dearest
     /// rate. Bounded by the deck.
     pub fn price_list(&self, country: Option<&str>) -> Result<Vec<PriceListRow>, RateError> {
+        if self.deck_id.is_none() {
+            return Err(RateError::NoActiveDeck);
+        }
         let mut out = Vec::new();
         for (index, entry) in self.entries.iter().enumerate() {
             if country.is_some_and(|c| !c.eq_ignore_ascii_case(&entry.iso)) {
@@ -284,7 +287,8 @@ async fn load(pool: &PgPool, generation: Generation) -> Result<RateBook, RateErr
     if let Some(policy) = policy {
         let pricing: Option<serde_json::Value> = policy.try_get("pricing")?;
         if let Some(pricing) = pricing {
-            book.pricing = serde_json::from_value(pricing).map_err(|e| RateError::Store(format!("pricing rules: {e}")))?;
+            book.pricing = serde_json::from_value(pricing)
+                .map_err(|e| RateError::Store(format!("pricing rules: {e}")))?;
         }
         let blocks: Vec<BlockRule> = serde_json::from_value(policy.try_get("blocks")?)
             .map_err(|e| RateError::Store(format!("block list: {e}")))?;
@@ -300,7 +304,8 @@ async fn load(pool: &PgPool, generation: Generation) -> Result<RateBook, RateErr
         .fetch_one(pool)
         .await?;
     let currency_text: String = deck.try_get("currency")?;
-    let currency = Currency::parse(&currency_text).map_err(|e| RateError::Store(format!("deck currency: {e}")))?;
+    let currency =
+        Currency::parse(&currency_text).map_err(|e| RateError::Store(format!("deck currency: {e}")))?;
     book.deck_id = Some(deck_id);
     book.currency = Some(currency);
     book.activated_at = deck.try_get("activated_at")?;

@@ -65,7 +65,11 @@ pub fn fingerprint(bytes: &[u8]) -> (String, DeckId) {
 impl RateService {
     /// Stores the file and queues its import. The same bytes already imported give the earlier
     /// deck's id and status `duplicate` without queueing anything.
-    pub async fn submit_import(&self, bytes: Vec<u8>, request: &ImportRequest) -> Result<ImportStatus, RateError> {
+    pub async fn submit_import(
+        &self,
+        bytes: Vec<u8>,
+        request: &ImportRequest,
+    ) -> Result<ImportStatus, RateError> {
         let limit = self.config.max_upload_bytes;
         if bytes.len() as u64 > limit {
             return Err(RateError::Invalid(format!(
@@ -94,7 +98,8 @@ impl RateService {
             .await?;
             Some(id)
         };
-        let message = imported.then(|| format!("this file (SHA-256 {sha256}) was imported before as deck {deck_id}"));
+        let message =
+            imported.then(|| format!("this file (SHA-256 {sha256}) was imported before as deck {deck_id}"));
         sqlx::query(
             "INSERT INTO rate_imports (id, upload_id, deck_id, file_name, format, currency, effective_from, actor,
                                        status, bytes_total, message)
@@ -158,7 +163,8 @@ impl RateService {
             return self.import_status(import_id).await;
         }
         let content: Option<Vec<u8>> = row.try_get("content")?;
-        let content = content.ok_or_else(|| RateError::NotFound(format!("the file of import {import_id} is gone")))?;
+        let content =
+            content.ok_or_else(|| RateError::NotFound(format!("the file of import {import_id} is gone")))?;
         let format: Option<String> = row.try_get("format")?;
         let request = ImportRequest {
             file_name: row.try_get("file_name")?,
@@ -171,7 +177,10 @@ impl RateService {
         let deck_id = DeckId(row.try_get("deck_id")?);
         let sha256: String = row.try_get("sha256")?;
         self.set_status(import_id, "running", None).await?;
-        match self.import_bytes(import_id, deck_id, &sha256, &content, &request).await {
+        match self
+            .import_bytes(import_id, deck_id, &sha256, &content, &request)
+            .await
+        {
             Ok(()) => {
                 self.set_status(import_id, "imported", None).await?;
                 sqlx::query("UPDATE rate_imports SET upload_id = NULL WHERE id = $1")
@@ -205,8 +214,8 @@ impl RateService {
         }
         let counted = CountingReader::new(content);
         let bytes_read = counted.count.clone();
-        let mut reader =
-            DeckReader::new(counted, options).map_err(|e| RateError::Invalid(format!("{}: {e}", request.file_name)))?;
+        let mut reader = DeckReader::new(counted, options)
+            .map_err(|e| RateError::Invalid(format!("{}: {e}", request.file_name)))?;
         let format = reader.format();
         let mut chunk: Vec<DeckRow> = Vec::with_capacity(MAX_CHUNK_ROWS);
         let (mut chunk_no, mut rows, mut errors) = (0u32, 0u64, 0u64);
@@ -233,7 +242,8 @@ impl RateService {
                 }
             }
             if chunk.len() == MAX_CHUNK_ROWS {
-                self.import_chunk(deck_id, chunk_no, std::mem::take(&mut chunk)).await?;
+                self.import_chunk(deck_id, chunk_no, std::mem::take(&mut chunk))
+                    .await?;
                 chunk_no += 1;
             }
             if rows - last_progress >= PROGRESS_EVERY_ROWS {
@@ -255,7 +265,8 @@ impl RateService {
             effective_from: request.effective_from,
             imported_by: request.actor,
         };
-        self.progress(import_id, content.len() as u64, rows, errors).await?;
+        self.progress(import_id, content.len() as u64, rows, errors)
+            .await?;
         self.decks
             .execute(
                 &deck_id.to_string(),
@@ -267,10 +278,18 @@ impl RateService {
     }
 
     /// Appends one chunk of a deck under the job's key `chunk-N` (a repeat appends nothing).
-    pub async fn import_chunk(&self, deck_id: DeckId, chunk: u32, rows: Vec<DeckRow>) -> Result<(), RateError> {
+    pub async fn import_chunk(
+        &self,
+        deck_id: DeckId,
+        chunk: u32,
+        rows: Vec<DeckRow>,
+    ) -> Result<(), RateError> {
         let command = DeckCommand::ImportRows { deck_id, chunk, rows };
         self.decks
-            .execute(&deck_id.to_string(), Envelope::with_key(command, format!("chunk-{chunk}")))
+            .execute(
+                &deck_id.to_string(),
+                Envelope::with_key(command, format!("chunk-{chunk}")),
+            )
             .await
             .map_err(RateError::deck)?;
         Ok(())
@@ -304,7 +323,9 @@ fn parse_format(text: &str) -> Result<DeckFormat, RateError> {
     match text {
         "twilio" => Ok(DeckFormat::Twilio),
         "generic" => Ok(DeckFormat::Generic),
-        other => Err(RateError::Invalid(format!("unknown deck format `{other}`; use twilio or generic"))),
+        other => Err(RateError::Invalid(format!(
+            "unknown deck format `{other}`; use twilio or generic"
+        ))),
     }
 }
 
@@ -346,7 +367,9 @@ impl<R> CountingReader<R> {
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.0.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count
+            .0
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -354,13 +377,16 @@ impl<R: Read> Read for CountingReader<R> {
 impl RateService {
     /// A deck's rows back from the rate table, in file order, as the file gave them.
     pub async fn deck_rows(&self, deck: DeckId) -> Result<Vec<DeckRow>, RateError> {
-        let currency: Option<String> = sqlx::query_scalar("SELECT currency FROM rate_decks WHERE deck_id = $1")
-            .bind(deck.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten();
-        let currency = currency.ok_or_else(|| RateError::NotFound(format!("deck {deck} is not (fully) imported")))?;
-        let currency = Currency::parse(&currency).map_err(|e| RateError::Store(format!("deck currency: {e}")))?;
+        let currency: Option<String> =
+            sqlx::query_scalar("SELECT currency FROM rate_decks WHERE deck_id = $1")
+                .bind(deck.0)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten();
+        let currency =
+            currency.ok_or_else(|| RateError::NotFound(format!("deck {deck} is not (fully) imported")))?;
+        let currency =
+            Currency::parse(&currency).map_err(|e| RateError::Store(format!("deck currency: {e}")))?;
         let rows = sqlx::query(
             "SELECT line, iso, country, description, destination_prefixes, origination_prefixes, cost_micros,
                     connect_fee_micros, first_increment, next_increment

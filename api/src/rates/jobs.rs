@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use ringledger_projections::jobs::{
-    JobError, JobKind, JobQueue, NewJob, QueueConfig, QueueName, RecurringJob, RecurringName, Registry, WorkerPool,
+    JobError, JobKind, JobQueue, NewJob, QueueConfig, QueueName, RecurringJob, RecurringName, Registry,
+    WorkerPool,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -17,7 +18,10 @@ pub const PRUNE_KIND: &str = "prune_quotes";
 /// Quotes are kept this long after they expire (for support questions), then deleted.
 const KEEP_EXPIRED_QUOTES_HOURS: i32 = 24;
 
-fn name<T>(parse: fn(&str) -> Result<T, ringledger_projections::jobs::JobsError>, text: &str) -> Result<T, RateError> {
+fn name<T>(
+    parse: fn(&str) -> Result<T, ringledger_projections::jobs::JobsError>,
+    text: &str,
+) -> Result<T, RateError> {
     parse(text).map_err(|e| RateError::Invalid(format!("{text}: {e}")))
 }
 
@@ -66,7 +70,9 @@ pub async fn registry(service: RateService, jobs: &JobQueue) -> Result<Registry,
                             errors = status.error_count, "rate deck imported");
                         Ok(())
                     }
-                    Err(e @ (RateError::Invalid(_) | RateError::NotFound(_))) => Err(JobError::Permanent(e.to_string())),
+                    Err(e @ (RateError::Invalid(_) | RateError::NotFound(_))) => {
+                        Err(JobError::Permanent(e.to_string()))
+                    }
                     Err(e) => Err(JobError::Retry(e.to_string())),
                 }
             }
@@ -74,12 +80,13 @@ pub async fn registry(service: RateService, jobs: &JobQueue) -> Result<Registry,
         .register_fn(name(JobKind::parse, PRUNE_KIND)?, move |_job| {
             let pool = pruner.pool.clone();
             async move {
-                let deleted = sqlx::query("DELETE FROM quotes WHERE expires_at < now() - make_interval(hours => $1)")
-                    .bind(KEEP_EXPIRED_QUOTES_HOURS)
-                    .execute(&pool)
-                    .await
-                    .map_err(|e| JobError::Retry(e.to_string()))?
-                    .rows_affected();
+                let deleted =
+                    sqlx::query("DELETE FROM quotes WHERE expires_at < now() - make_interval(hours => $1)")
+                        .bind(KEEP_EXPIRED_QUOTES_HOURS)
+                        .execute(&pool)
+                        .await
+                        .map_err(|e| JobError::Retry(e.to_string()))?
+                        .rows_affected();
                 tracing::info!(deleted, "pruned expired quotes");
                 Ok(())
             }

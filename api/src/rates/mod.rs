@@ -10,7 +10,7 @@ mod quotes;
 
 use std::sync::Arc;
 
-use ringledger_domain::rates::deck::{DeckCommand, RateDeckError, RateDeck};
+use ringledger_domain::rates::deck::{DeckCommand, RateDeck, RateDeckError};
 use ringledger_domain::rates::policy::{PolicyCommand, PolicyError, RatePolicy, POLICY_STREAM};
 use ringledger_domain::{ActorId, DeckId};
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,12 @@ impl RateService {
     }
 
     /// Makes a fully imported deck the one quotes and calls use.
-    pub async fn activate(&self, deck_id: DeckId, actor: ActorId, skip_bad_rows: bool) -> Result<(), RateError> {
+    pub async fn activate(
+        &self,
+        deck_id: DeckId,
+        actor: ActorId,
+        skip_bad_rows: bool,
+    ) -> Result<(), RateError> {
         let command = DeckCommand::Activate {
             deck_id,
             actor,

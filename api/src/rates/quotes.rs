@@ -26,10 +26,17 @@ pub struct QuoteRequest {
 /// What the caller is told: a price, or why the number cannot be called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuoteOutcome {
-    Quoted { number: E164, quote: Quote },
-    Blocked { reason: String },
+    Quoted {
+        number: E164,
+        quote: Quote,
+    },
+    Blocked {
+        reason: String,
+    },
     /// Parsed, but no row of the active deck covers it.
-    NoRate { number: E164 },
+    NoRate {
+        number: E164,
+    },
 }
 
 fn number_hash(id: QuoteId, digits: &str) -> Vec<u8> {
@@ -46,7 +53,11 @@ impl RateService {
         let region = Region::parse(region_text).map_err(|e| RateError::Invalid(e.to_string()))?;
         let number = match book.blocks.classify(&request.number, Some(region)) {
             Ok(number) => number,
-            Err(DialError::Blocked(blocked)) => return Ok(QuoteOutcome::Blocked { reason: blocked.reason }),
+            Err(DialError::Blocked(blocked)) => {
+                return Ok(QuoteOutcome::Blocked {
+                    reason: blocked.reason,
+                })
+            }
             Err(DialError::Invalid(e)) => return Err(RateError::Invalid(e.to_string())),
         };
         let origin = self.config().origination_number.as_deref();
@@ -121,13 +132,17 @@ impl RateService {
         let owner: uuid::Uuid = row.try_get("account_id")?;
         let hash: Vec<u8> = row.try_get("number_hash")?;
         if owner != account.0 {
-            return Err(RateError::Refused(format!("quote {id} belongs to another account")));
+            return Err(RateError::Refused(format!(
+                "quote {id} belongs to another account"
+            )));
         }
         if hash != number_hash(id, number.digits()) {
-            return Err(RateError::Refused(format!("quote {id} is for another number; ask for a new quote")));
+            return Err(RateError::Refused(format!(
+                "quote {id} is for another number; ask for a new quote"
+            )));
         }
-        let quote: Quote =
-            serde_json::from_value(row.try_get("quote")?).map_err(|e| RateError::Store(format!("quote {id}: {e}")))?;
+        let quote: Quote = serde_json::from_value(row.try_get("quote")?)
+            .map_err(|e| RateError::Store(format!("quote {id}: {e}")))?;
         if quote.is_expired(now) {
             return Err(RateError::Refused(format!(
                 "quote {id} expired at {}; ask for a new quote",

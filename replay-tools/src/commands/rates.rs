@@ -14,7 +14,7 @@ use ringledger_api::ledger::LedgerConfig;
 use ringledger_api::rates::{ImportRequest, QuoteOutcome, QuoteRequest, RateService, RatesConfig};
 use ringledger_api::store::PostgresStore;
 use ringledger_domain::rates::formats::{write_generic, write_twilio};
-use ringledger_domain::rates::{DeckFormat, DeckRow};
+use ringledger_domain::rates::DeckFormat;
 use ringledger_domain::{AccountId, ActorId, BillingPlan, Currency, DeckId, Money};
 use ringledger_projections::jobs::JobQueue;
 use sqlx::{PgPool, Row};
@@ -41,7 +41,11 @@ impl Session {
             RatesConfig::default(),
         );
         let stop_notify = Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(ringledger_api::notify::run(pool.clone(), appended, stop_notify.clone()));
+        tokio::spawn(ringledger_api::notify::run(
+            pool.clone(),
+            appended,
+            stop_notify.clone(),
+        ));
         Session { service, stop_notify }
     }
 }
@@ -52,7 +56,12 @@ impl Drop for Session {
     }
 }
 
-pub async fn run(pool: &PgPool, action: RatesAction, format: Format, out: &mut impl Write) -> anyhow::Result<i32> {
+pub async fn run(
+    pool: &PgPool,
+    action: RatesAction,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<i32> {
     super::ensure_projections(pool).await?;
     let session = Session::start(pool);
     let service = &session.service;
@@ -100,11 +109,14 @@ pub async fn run(pool: &PgPool, action: RatesAction, format: Format, out: &mut i
         RatesAction::Export { deck, r#as, output } => {
             let deck = match deck {
                 Some(d) => DeckId::parse(&d)?,
-                None => active_deck(pool).await?.context("no deck is active; name one (see `rates list`)")?,
+                None => active_deck(pool)
+                    .await?
+                    .context("no deck is active; name one (see `rates list`)")?,
             };
             let written = match output {
                 Some(path) => {
-                    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
                     export(service, deck, r#as.into(), std::io::BufWriter::new(file)).await?
                 }
                 None => export(service, deck, r#as.into(), &mut *out).await?,
@@ -140,19 +152,34 @@ async fn import(
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<i32> {
-    let size = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
     let limit = service.config().max_upload_bytes;
-    anyhow::ensure!(size <= limit, "{} is {size} bytes; the upload limit is {limit} bytes", file.display());
+    anyhow::ensure!(
+        size <= limit,
+        "{} is {size} bytes; the upload limit is {limit} bytes",
+        file.display()
+    );
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let submitted = service.submit_import(bytes, request).await?;
     if submitted.status == "duplicate" {
-        eprintln!("{}", submitted.message.as_deref().unwrap_or("this file was imported before"));
+        eprintln!(
+            "{}",
+            submitted
+                .message
+                .as_deref()
+                .unwrap_or("this file was imported before")
+        );
         return Ok(0);
     }
-    let workers = ringledger_api::rates::jobs::spawn_pool(service.clone(), JobQueue::new(pool.clone())).await?;
+    let workers =
+        ringledger_api::rates::jobs::spawn_pool(service.clone(), JobQueue::new(pool.clone())).await?;
     let bar = ProgressBar::new(submitted.bytes_total.max(0) as u64).with_style(
-        ProgressStyle::with_template("{spinner} importing [{bar:40}] {bytes}/{total_bytes} {msg} ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} importing [{bar:40}] {bytes}/{total_bytes} {msg} ({eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let status = loop {
         let status = service.import_status(submitted.id).await?;
@@ -166,7 +193,10 @@ async fn import(
     bar.finish_and_clear();
     workers.shutdown(Duration::from_secs(10)).await;
     if status.status == "failed" {
-        eprintln!("import failed: {}", status.message.as_deref().unwrap_or("see the job's last error"));
+        eprintln!(
+            "import failed: {}",
+            status.message.as_deref().unwrap_or("see the job's last error")
+        );
         return Ok(1);
     }
     catch_up_rate_table(pool).await?;
@@ -223,10 +253,12 @@ async fn report(pool: &PgPool, deck: DeckId, format: Format, out: &mut impl Writ
 }
 
 async fn latest_deck_for(pool: &PgPool, file_name: &str) -> anyhow::Result<DeckId> {
-    let id: Uuid = sqlx::query_scalar("SELECT deck_id FROM rate_imports WHERE file_name = $1 ORDER BY created_at DESC LIMIT 1")
-        .bind(file_name)
-        .fetch_one(pool)
-        .await?;
+    let id: Uuid = sqlx::query_scalar(
+        "SELECT deck_id FROM rate_imports WHERE file_name = $1 ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(file_name)
+    .fetch_one(pool)
+    .await?;
     Ok(DeckId(id))
 }
 
@@ -252,7 +284,12 @@ async fn active_deck(pool: &PgPool) -> anyhow::Result<Option<DeckId>> {
     Ok(id.map(DeckId))
 }
 
-async fn export(service: &RateService, deck: DeckId, format: DeckFormat, out: impl Write) -> anyhow::Result<u64> {
+async fn export(
+    service: &RateService,
+    deck: DeckId,
+    format: DeckFormat,
+    out: impl Write,
+) -> anyhow::Result<u64> {
     let rows = service.deck_rows(deck).await?;
     let currency = rows
         .first()
@@ -279,11 +316,22 @@ async fn list_decks(pool: &PgPool, format: Format, out: &mut impl Write) -> anyh
     )
     .fetch_all(pool)
     .await?;
-    let mut table = Table::new(vec!["deck", "file", "format", "rows", "bad rows", "imported_at", "activated_at", "active"]);
+    let mut table = Table::new(vec![
+        "deck",
+        "file",
+        "format",
+        "rows",
+        "bad rows",
+        "imported_at",
+        "activated_at",
+        "active",
+    ]);
     for r in rows {
         let id: Uuid = r.try_get("deck_id")?;
         let at = |c: &str| -> anyhow::Result<String> {
-            Ok(r.try_get::<Option<chrono::DateTime<Utc>>, _>(c)?.map(|t| t.to_rfc3339()).unwrap_or_default())
+            Ok(r.try_get::<Option<chrono::DateTime<Utc>>, _>(c)?
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default())
         };
         table.push(vec![
             id.to_string(),
@@ -293,7 +341,11 @@ async fn list_decks(pool: &PgPool, format: Format, out: &mut impl Write) -> anyh
             r.try_get::<i64, _>("error_count")?.to_string(),
             at("imported_at")?,
             at("activated_at")?,
-            if active == Some(DeckId(id)) { "yes".into() } else { String::new() },
+            if active == Some(DeckId(id)) {
+                "yes".into()
+            } else {
+                String::new()
+            },
         ]);
     }
     table.write(format, out)?;
@@ -312,9 +364,20 @@ async fn list_rows(
     let pricing = service.book().get().pricing.clone();
     let rows = service.deck_rows(deck).await?;
     let mut table = Table::new(vec![
-        "line", "country", "description", "prefixes", "origin", "cost/min", "selling/min", "margin/min", "plan",
+        "line",
+        "country",
+        "description",
+        "prefixes",
+        "origin",
+        "cost/min",
+        "selling/min",
+        "margin/min",
+        "plan",
     ]);
-    for row in rows.iter().filter(|r| country.is_none_or(|c| r.iso.eq_ignore_ascii_case(c))) {
+    for row in rows
+        .iter()
+        .filter(|r| country.is_none_or(|c| r.iso.eq_ignore_ascii_case(c)))
+    {
         let first = row.destination_prefixes.first().map(String::as_str).unwrap_or("");
         let price = pricing.sell(&row.iso, first, row.cost_per_minute)?;
         let p = price.selling.plan;
@@ -327,7 +390,12 @@ async fn list_rows(
             row.cost_per_minute.amount_string(),
             price.selling.rate_per_minute.amount_string(),
             price.margin_per_minute.amount_string(),
-            format!("{}+{}/{}", p.connect_fee.amount_string(), p.first_increment_seconds, p.next_increment_seconds),
+            format!(
+                "{}+{}/{}",
+                p.connect_fee.amount_string(),
+                p.first_increment_seconds,
+                p.next_increment_seconds
+            ),
         ]);
     }
     table.write(format, out)?;
@@ -359,13 +427,25 @@ async fn quote(
         QuoteOutcome::Quoted { number, quote } => {
             let t = quote.price.selling;
             push("number", number.masked());
-            push("country", format!("{} ({})", quote.destination.country, quote.destination.iso));
-            push("matched prefix", format!("{} {}", quote.destination.prefix, quote.destination.description));
+            push(
+                "country",
+                format!("{} ({})", quote.destination.country, quote.destination.iso),
+            );
+            push(
+                "matched prefix",
+                format!("{} {}", quote.destination.prefix, quote.destination.description),
+            );
             push("cost/min", quote.price.cost_per_minute.to_string());
             push("selling/min", t.rate_per_minute.to_string());
             push("margin/min", quote.price.margin_per_minute.to_string());
             push("connect fee", t.plan.connect_fee.to_string());
-            push("increments", format!("{}/{}", t.plan.first_increment_seconds, t.plan.next_increment_seconds));
+            push(
+                "increments",
+                format!(
+                    "{}/{}",
+                    t.plan.first_increment_seconds, t.plan.next_increment_seconds
+                ),
+            );
             push("available", quote.available.to_string());
             push("max duration (s)", quote.max_seconds.to_string());
             push("quote id", quote.id.to_string());

@@ -45,7 +45,9 @@ const COUNTRIES: [(&str, &str, &str); 12] = [
 pub fn twilio_file(rows: usize, seed: u64) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(rows * 80);
-    out.extend_from_slice(b"ISO,Country,Description,Price / min,Origination Prefixes,Destination Prefixes\r\n");
+    out.extend_from_slice(
+        b"ISO,Country,Description,Price / min,Origination Prefixes,Destination Prefixes\r\n",
+    );
     for i in 0..rows {
         let (iso, country, cc) = COUNTRIES[i % COUNTRIES.len()];
         // A unique national part per row: the row number, spread over 5-8 digits.
@@ -71,7 +73,10 @@ pub async fn run(url: &str, rows: usize, prefixes: usize, lookups: usize) -> any
     let lookup = rates_lookup::run(prefixes, lookups)?;
     println!("{:<44} {:>12}", "lookup", "ns/op");
     println!("{:<44} {:>12.1}", "longest-prefix match (ours)", lookup.lookup_ns);
-    println!("{:<44} {:>12.1}", "binary search, longest first (baseline)", lookup.baseline_lookup_ns);
+    println!(
+        "{:<44} {:>12.1}",
+        "binary search, longest first (baseline)", lookup.baseline_lookup_ns
+    );
     println!("{:<44} {:>12.1}", "E.164 parse (reported apart)", lookup.parse_ns);
 
     let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
@@ -82,10 +87,24 @@ pub async fn run(url: &str, rows: usize, prefixes: usize, lookups: usize) -> any
     let baseline = parse_and_copy(&pool, &file).await?;
     let ours = import(&pool, file).await?;
     let (baseline_rate, ours_rate) = (rows as f64 / baseline, rows as f64 / ours);
-    println!("\n{:<44} {:>12} {:>10}", format!("import of {rows} rows ({mb:.1} MB)"), "rows/s", "seconds");
-    println!("{:<44} {:>12.0} {:>10.2}", "csv parse + COPY into a bare table (baseline)", baseline_rate, baseline);
-    println!("{:<44} {:>12.0} {:>10.2}", "real import: job, events, rate table", ours_rate, ours);
-    println!("import / baseline ratio: {:.3} (target >= 0.3)", ours_rate / baseline_rate);
+    println!(
+        "\n{:<44} {:>12} {:>10}",
+        format!("import of {rows} rows ({mb:.1} MB)"),
+        "rows/s",
+        "seconds"
+    );
+    println!(
+        "{:<44} {:>12.0} {:>10.2}",
+        "csv parse + COPY into a bare table (baseline)", baseline_rate, baseline
+    );
+    println!(
+        "{:<44} {:>12.0} {:>10.2}",
+        "real import: job, events, rate table", ours_rate, ours
+    );
+    println!(
+        "import / baseline ratio: {:.3} (target >= 0.3)",
+        ours_rate / baseline_rate
+    );
     println!(
         "{}",
         json!({
@@ -115,7 +134,12 @@ async fn parse_and_copy(pool: &PgPool, file: &[u8]) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut reader = csv::ReaderBuilder::new().from_reader(file);
     let headers = reader.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| anyhow::anyhow!("no {name}"));
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| anyhow::anyhow!("no {name}"))
+    };
     let idx = [
         col("ISO")?,
         col("Country")?,
@@ -133,7 +157,10 @@ async fn parse_and_copy(pool: &PgPool, file: &[u8]) -> anyhow::Result<f64> {
     while reader.read_record(&mut record)? {
         buf.write_record(idx.iter().map(|&i| record.get(i).unwrap_or("")))?;
         if buf.get_ref().len() > 4 << 20 {
-            let data = std::mem::replace(&mut buf, csv::WriterBuilder::new().from_writer(Vec::with_capacity(4 << 20)));
+            let data = std::mem::replace(
+                &mut buf,
+                csv::WriterBuilder::new().from_writer(Vec::with_capacity(4 << 20)),
+            );
             copy.send(data.into_inner()?).await?;
         }
     }
@@ -147,7 +174,13 @@ async fn parse_and_copy(pool: &PgPool, file: &[u8]) -> anyhow::Result<f64> {
 async fn import(pool: &PgPool, file: Vec<u8>) -> anyhow::Result<f64> {
     let appended = Arc::new(tokio::sync::Notify::new());
     let store = Arc::new(PostgresStore::new(pool.clone()));
-    let service = RateService::new(pool.clone(), store, LedgerConfig::default(), appended, RatesConfig::default());
+    let service = RateService::new(
+        pool.clone(),
+        store,
+        LedgerConfig::default(),
+        appended,
+        RatesConfig::default(),
+    );
     let projection = ringledger_projections::by_name("rate_table")?;
     let version = versions::ensure_live(pool, projection.as_ref()).await?;
     let runner = Runner::new(pool.clone(), projection, version, RunnerConfig::default());
@@ -160,7 +193,8 @@ async fn import(pool: &PgPool, file: Vec<u8>) -> anyhow::Result<f64> {
     };
     let started = Instant::now();
     let submitted = service.submit_import(file, &request).await?;
-    let workers = ringledger_api::rates::jobs::spawn_pool(service.clone(), JobQueue::new(pool.clone())).await?;
+    let workers =
+        ringledger_api::rates::jobs::spawn_pool(service.clone(), JobQueue::new(pool.clone())).await?;
     // The projection follows the import as it goes, as the live runner would.
     let status = loop {
         runner.catch_up(None, |_| {}).await?;
@@ -173,8 +207,19 @@ async fn import(pool: &PgPool, file: Vec<u8>) -> anyhow::Result<f64> {
     runner.catch_up(None, |_| {}).await?;
     let elapsed = started.elapsed().as_secs_f64();
     workers.shutdown(Duration::from_secs(10)).await;
-    anyhow::ensure!(status.status == "imported", "import ended as {}: {:?}", status.status, status.message);
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_rows").fetch_one(pool).await?;
-    anyhow::ensure!(rows as u64 == status.rows_done as u64, "rate table has {rows} rows, import says {}", status.rows_done);
+    anyhow::ensure!(
+        status.status == "imported",
+        "import ended as {}: {:?}",
+        status.status,
+        status.message
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_rows")
+        .fetch_one(pool)
+        .await?;
+    anyhow::ensure!(
+        rows as u64 == status.rows_done as u64,
+        "rate table has {rows} rows, import says {}",
+        status.rows_done
+    );
     Ok(elapsed)
 }

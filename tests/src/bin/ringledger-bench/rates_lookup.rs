@@ -32,29 +32,92 @@ const BUILDS: usize = 3;
 
 /// (country code, weight, national number length): larger weights for busy destinations.
 const COUNTRIES: &[(&str, u32, usize)] = &[
-    ("1", 30, 10), ("44", 12, 10), ("49", 8, 10), ("33", 7, 9), ("39", 6, 10), ("34", 5, 9),
-    ("7", 5, 10), ("91", 8, 10), ("86", 6, 11), ("81", 4, 10), ("52", 4, 10), ("55", 5, 11),
-    ("61", 3, 9), ("31", 3, 9), ("32", 2, 9), ("41", 2, 9), ("43", 2, 10), ("46", 2, 9),
-    ("47", 1, 8), ("45", 1, 8), ("48", 3, 9), ("351", 2, 9), ("353", 2, 9), ("30", 2, 10),
-    ("90", 3, 10), ("20", 3, 10), ("27", 2, 9), ("234", 4, 10), ("254", 2, 9), ("63", 4, 10),
-    ("62", 4, 10), ("84", 3, 9), ("66", 2, 9), ("60", 2, 9), ("65", 1, 8), ("852", 1, 8),
-    ("82", 2, 10), ("880", 3, 10), ("92", 4, 10), ("971", 2, 9), ("966", 2, 9), ("972", 1, 9),
-    ("380", 2, 9), ("40", 2, 9), ("36", 1, 9), ("420", 1, 9), ("64", 1, 9), ("54", 2, 10),
-    ("57", 3, 10), ("51", 2, 9), ("56", 2, 9), ("58", 2, 10), ("212", 2, 9), ("213", 2, 9),
-    ("233", 2, 9), ("255", 1, 9), ("256", 1, 9), ("237", 1, 9), ("225", 1, 10), ("53", 1, 8),
+    ("1", 30, 10),
+    ("44", 12, 10),
+    ("49", 8, 10),
+    ("33", 7, 9),
+    ("39", 6, 10),
+    ("34", 5, 9),
+    ("7", 5, 10),
+    ("91", 8, 10),
+    ("86", 6, 11),
+    ("81", 4, 10),
+    ("52", 4, 10),
+    ("55", 5, 11),
+    ("61", 3, 9),
+    ("31", 3, 9),
+    ("32", 2, 9),
+    ("41", 2, 9),
+    ("43", 2, 10),
+    ("46", 2, 9),
+    ("47", 1, 8),
+    ("45", 1, 8),
+    ("48", 3, 9),
+    ("351", 2, 9),
+    ("353", 2, 9),
+    ("30", 2, 10),
+    ("90", 3, 10),
+    ("20", 3, 10),
+    ("27", 2, 9),
+    ("234", 4, 10),
+    ("254", 2, 9),
+    ("63", 4, 10),
+    ("62", 4, 10),
+    ("84", 3, 9),
+    ("66", 2, 9),
+    ("60", 2, 9),
+    ("65", 1, 8),
+    ("852", 1, 8),
+    ("82", 2, 10),
+    ("880", 3, 10),
+    ("92", 4, 10),
+    ("971", 2, 9),
+    ("966", 2, 9),
+    ("972", 1, 9),
+    ("380", 2, 9),
+    ("40", 2, 9),
+    ("36", 1, 9),
+    ("420", 1, 9),
+    ("64", 1, 9),
+    ("54", 2, 10),
+    ("57", 3, 10),
+    ("51", 2, 9),
+    ("56", 2, 9),
+    ("58", 2, 10),
+    ("212", 2, 9),
+    ("213", 2, 9),
+    ("233", 2, 9),
+    ("255", 1, 9),
+    ("256", 1, 9),
+    ("237", 1, 9),
+    ("225", 1, 10),
+    ("53", 1, 8),
 ];
 
 /// Typed numbers in the formats people use, for the parse timing (all valid).
 const TYPED: &[(&str, Option<&str>)] = &[
-    ("+44 20 7946 0958", None), ("020 7946 0958", Some("GB")), ("(212) 555-0100", Some("US")),
-    ("011 44 20 7946 0958", Some("US")), ("+39 06 1234 5678", None), ("00 39 06 1234 5678", Some("DE")),
-    ("+1 876 523 0123", None), ("+7 771 000 9998", None), ("8 912 345 6789", Some("RU")),
-    ("+44 1534 456789", None), ("030 123456", Some("DE")), ("+33 1 42 68 53 00", None),
-    ("416-979-1234", Some("CA")), ("+61 2 1234 5678", None), ("+81 3-1234-5678", None),
+    ("+44 20 7946 0958", None),
+    ("020 7946 0958", Some("GB")),
+    ("(212) 555-0100", Some("US")),
+    ("011 44 20 7946 0958", Some("US")),
+    ("+39 06 1234 5678", None),
+    ("00 39 06 1234 5678", Some("DE")),
+    ("+1 876 523 0123", None),
+    ("+7 771 000 9998", None),
+    ("8 912 345 6789", Some("RU")),
+    ("+44 1534 456789", None),
+    ("030 123456", Some("DE")),
+    ("+33 1 42 68 53 00", None),
+    ("416-979-1234", Some("CA")),
+    ("+61 2 1234 5678", None),
+    ("+81 3-1234-5678", None),
 ];
 
 pub fn run(prefixes: usize, lookups: usize) -> anyhow::Result<LookupFigures> {
-    ensure!(prefixes > 0 && lookups > 0, "need at least one prefix and one lookup");
+    ensure!(
+        prefixes > 0 && lookups > 0,
+        "need at least one prefix and one lookup"
+    );
     let mut rng = StdRng::seed_from_u64(0x5EED_0004);
     let deck = generate_deck(&mut rng, prefixes);
     let numbers = generate_numbers(&mut rng, &deck, lookups);
@@ -63,7 +126,11 @@ pub fn run(prefixes: usize, lookups: usize) -> anyhow::Result<LookupFigures> {
     let mut build_ms = f64::INFINITY;
     let mut table = PrefixTable::empty();
     for _ in 0..BUILDS {
-        let entries = deck.iter().enumerate().map(|(i, p)| PrefixEntry { destination: p.clone(), origin: None, value: i });
+        let entries = deck.iter().enumerate().map(|(i, p)| PrefixEntry {
+            destination: p.clone(),
+            origin: None,
+            value: i,
+        });
         let entries = entries.collect();
         let started = Instant::now();
         table = PrefixTable::build(entries)?;
@@ -80,10 +147,16 @@ pub fn run(prefixes: usize, lookups: usize) -> anyhow::Result<LookupFigures> {
         }
     }
     let lookup_ns = fastest_ns(numbers.len(), || {
-        numbers.iter().filter_map(|n| table.lookup(black_box(n), None).map(|m| m.prefix_len)).sum()
+        numbers
+            .iter()
+            .filter_map(|n| table.lookup(black_box(n), None).map(|m| m.prefix_len))
+            .sum()
     });
     let baseline_lookup_ns = fastest_ns(numbers.len(), || {
-        numbers.iter().filter_map(|n| baseline(&sorted, black_box(n)).map(str::len)).sum()
+        numbers
+            .iter()
+            .filter_map(|n| baseline(&sorted, black_box(n)).map(str::len))
+            .sum()
     });
     let parse_ns = time_parse(lookups.min(100_000))?;
     eprintln!(
@@ -92,14 +165,21 @@ pub fn run(prefixes: usize, lookups: usize) -> anyhow::Result<LookupFigures> {
         table.index_bytes() / 1024,
         numbers.len()
     );
-    Ok(LookupFigures { lookup_ns, baseline_lookup_ns, parse_ns })
+    Ok(LookupFigures {
+        lookup_ns,
+        baseline_lookup_ns,
+        parse_ns,
+    })
 }
 
 /// The longest prefix of `number` in `sorted`, trying each length from the longest down.
 fn baseline<'a>(sorted: &'a [String], number: &str) -> Option<&'a str> {
     (1..=number.len().min(15)).rev().find_map(|len| {
         let candidate = &number[..len];
-        sorted.binary_search_by(|p| p.as_str().cmp(candidate)).ok().map(|i| sorted[i].as_str())
+        sorted
+            .binary_search_by(|p| p.as_str().cmp(candidate))
+            .ok()
+            .map(|i| sorted[i].as_str())
     })
 }
 
@@ -124,7 +204,11 @@ fn time_parse(count: usize) -> anyhow::Result<f64> {
         E164::parse(typed, *region).map_err(|e| anyhow::anyhow!("benchmark input {typed:?}: {e}"))?;
     }
     Ok(fastest_ns(count, || {
-        inputs.iter().filter_map(|(t, r)| E164::parse(black_box(t), *r).ok()).map(|n| n.digits().len()).sum()
+        inputs
+            .iter()
+            .filter_map(|(t, r)| E164::parse(black_box(t), *r).ok())
+            .map(|n| n.digits().len())
+            .sum()
     }))
 }
 
@@ -168,8 +252,14 @@ fn generate_numbers(rng: &mut StdRng, deck: &[String], count: usize) -> Vec<Stri
             let (code, national_len) = weighted_country(rng);
             if i % 2 == 0 {
                 let prefix = &deck[rng.gen_range(0..deck.len())];
-                let country = COUNTRIES.iter().find(|c| prefix.starts_with(c.0)).map_or(10, |c| c.0.len() + c.2);
-                format!("{prefix}{}", random_digits(rng, country.saturating_sub(prefix.len())))
+                let country = COUNTRIES
+                    .iter()
+                    .find(|c| prefix.starts_with(c.0))
+                    .map_or(10, |c| c.0.len() + c.2);
+                format!(
+                    "{prefix}{}",
+                    random_digits(rng, country.saturating_sub(prefix.len()))
+                )
             } else {
                 format!("{code}{}", random_digits(rng, national_len))
             }
@@ -178,7 +268,9 @@ fn generate_numbers(rng: &mut StdRng, deck: &[String], count: usize) -> Vec<Stri
 }
 
 fn random_digits(rng: &mut StdRng, len: usize) -> String {
-    (0..len).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+    (0..len)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
 }
 
 #[cfg(test)]
