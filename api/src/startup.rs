@@ -28,6 +28,7 @@ pub struct Application {
     state: AppState,
     private_postgres: Option<PrivatePostgres>,
     database_url: String,
+    mode: Mode,
 }
 
 impl Application {
@@ -71,6 +72,7 @@ impl Application {
             state,
             private_postgres,
             database_url,
+            mode: config.mode,
         })
     }
 
@@ -102,6 +104,7 @@ impl Application {
             listener,
             state,
             private_postgres,
+            mode,
             ..
         } = self;
         let stop_notify = Arc::new(Notify::new());
@@ -119,6 +122,11 @@ impl Application {
         ));
         let background =
             crate::background::Background::start(state.pool.clone(), state.rates.clone()).await?;
+        if mode == Mode::Development && state.rates.config().seed_sample_deck {
+            if let Err(e) = crate::rates::seed_development_deck(&state.rates).await {
+                tracing::warn!(error = %e, "development: could not seed the sample rate deck");
+            }
+        }
         let (stop_book, book_stop) = tokio::sync::watch::channel(false);
         let book = tokio::spawn(state.rates.book().clone().run(state.pool.clone(), book_stop));
         let pool = state.pool.clone();

@@ -7,6 +7,7 @@ mod book;
 mod import;
 pub mod jobs;
 mod quotes;
+mod seed;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use sqlx::PgPool;
 pub use book::{PriceListRow, RateBook, RateBookHandle, Rated};
 pub use import::{deck_imported, fingerprint, ImportRequest, ImportStatus};
 pub use quotes::{QuoteOutcome, QuoteRequest};
+pub use seed::seed_development_deck;
 
 use crate::ledger::{CommandError, Envelope, Ledger, LedgerConfig};
 use crate::store::PostgresStore;
@@ -37,6 +39,9 @@ pub struct RatesConfig {
     pub origination_number: Option<String>,
     /// Largest deck file accepted.
     pub max_upload_bytes: u64,
+    /// Development only: import and activate a small sample deck into an empty log
+    /// (`scripts/dev` turns it on).
+    pub seed_sample_deck: bool,
 }
 
 impl Default for RatesConfig {
@@ -47,6 +52,7 @@ impl Default for RatesConfig {
             default_region: "US".into(),
             origination_number: None,
             max_upload_bytes: 256 * 1024 * 1024,
+            seed_sample_deck: false,
         }
     }
 }
