@@ -41,6 +41,7 @@ pub enum DeckEvent {
         deck_id: DeckId,
         /// 0-based chunk number; chunks arrive in order.
         chunk: u32,
+        #[serde(with = "super::compact")]
         rows: Vec<DeckRow>,
     },
     RateDeckImported {

@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod commands;
+mod compact;
 pub mod events;
 
 #[cfg(test)]

@@ -196,16 +196,27 @@ async fn import(pool: &PgPool, file: Vec<u8>) -> anyhow::Result<f64> {
     let workers =
         ringledger_api::rates::jobs::spawn_pool(service.clone(), JobQueue::new(pool.clone())).await?;
     // The projection follows the import as it goes, as the live runner would.
+    let mut projected = Duration::ZERO;
     let status = loop {
+        let t = Instant::now();
         runner.catch_up(None, |_| {}).await?;
+        projected += t.elapsed();
         let status = service.import_status(submitted.id).await?;
         if status.is_finished() {
             break status;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let job_done = started.elapsed().as_secs_f64();
+    let t = Instant::now();
     runner.catch_up(None, |_| {}).await?;
+    projected += t.elapsed();
     let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "  job finished after {job_done:.2} s; rate table caught up after {elapsed:.2} s \
+         (projection busy {:.2} s in all)",
+        projected.as_secs_f64()
+    );
     workers.shutdown(Duration::from_secs(10)).await;
     anyhow::ensure!(
         status.status == "imported",
