@@ -159,6 +159,17 @@ pub(crate) struct Shared<A: Aggregate, S> {
     pub appended: Arc<tokio::sync::Notify>,
 }
 
+/// A command queued on its aggregate's worker; `outcome` waits for the decision.
+pub struct Pending<A: Aggregate> {
+    answer: oneshot::Receiver<Result<Outcome<A::Event>, CommandError<A::Error>>>,
+}
+
+impl<A: Aggregate> Pending<A> {
+    pub async fn outcome(self) -> Result<Outcome<A::Event>, CommandError<A::Error>> {
+        self.answer.await.map_err(|_| CommandError::ShuttingDown)?
+    }
+}
+
 /// The command service for one aggregate type.
 pub struct Ledger<A: Decider, S: EventStore> {
     shared: Arc<Shared<A, S>>,
@@ -210,6 +221,18 @@ impl<A: Decider, S: EventStore> Ledger<A, S> {
         aggregate_id: &str,
         envelope: Envelope<A::Command>,
     ) -> Result<Outcome<A::Event>, CommandError<A::Error>> {
+        self.submit(aggregate_id, envelope).await?.outcome().await
+    }
+
+    /// Queues one command on `aggregate_id`'s worker and returns without waiting for it to be
+    /// decided. Commands submitted one after another are decided in that order, and whatever
+    /// has queued up is appended as one batch: a caller streaming many commands to one stream
+    /// (a deck import's chunks) keeps a few in flight instead of paying a commit per command.
+    pub async fn submit(
+        &self,
+        aggregate_id: &str,
+        envelope: Envelope<A::Command>,
+    ) -> Result<Pending<A>, CommandError<A::Error>> {
         if let Some(key) = &envelope.idempotency_key {
             if key.is_empty() || key.len() > 255 {
                 return Err(CommandError::BadKey);
@@ -222,7 +245,7 @@ impl<A: Decider, S: EventStore> Ledger<A, S> {
         for _ in 0..3 {
             let sender = self.worker_for(aggregate_id)?;
             match tokio::time::timeout(timeout, sender.send(job)).await {
-                Ok(Ok(())) => return answer.await.map_err(|_| CommandError::ShuttingDown)?,
+                Ok(Ok(())) => return Ok(Pending { answer }),
                 Ok(Err(mpsc::error::SendError(returned))) => {
                     self.forget_worker(aggregate_id, &sender);
                     job = returned;

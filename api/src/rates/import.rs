@@ -9,7 +9,7 @@ use std::io::Read;
 
 use chrono::{DateTime, Utc};
 use ringledger_domain::rates::deck::{
-    deck_id_for_sha256, DeckCommand, DeckSummary, RowProblem, MAX_CHUNK_ROWS, MAX_REPORTED_PROBLEMS,
+    deck_id_for_sha256, DeckCommand, DeckSummary, RateDeck, RowProblem, MAX_CHUNK_ROWS, MAX_REPORTED_PROBLEMS,
 };
 use ringledger_domain::rates::formats::{DeckReader, ReadOptions};
 use ringledger_domain::rates::{DeckFormat, DeckRow};
@@ -20,7 +20,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::{RateError, RateService};
-use crate::ledger::Envelope;
+use crate::ledger::{Envelope, Pending};
 
 /// What the admin asks for when importing a file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +51,16 @@ impl ImportStatus {
     pub fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), "imported" | "duplicate" | "failed")
     }
+}
+
+/// Chunks queued ahead of the one being appended (bounded memory: 4 × 5,000 rows).
+const CHUNKS_IN_FLIGHT: usize = 3;
+
+async fn settle_chunk(pending: Option<Pending<RateDeck>>) -> Result<(), RateError> {
+    if let Some(pending) = pending {
+        pending.outcome().await.map_err(RateError::deck)?;
+    }
+    Ok(())
 }
 
 /// How often progress is written (good rows).
@@ -221,6 +231,7 @@ impl RateService {
         let (mut chunk_no, mut rows, mut errors) = (0u32, 0u64, 0u64);
         let mut problems: Vec<RowProblem> = Vec::new();
         let mut last_progress = 0u64;
+        let mut in_flight = std::collections::VecDeque::new();
         for item in reader.by_ref() {
             match item {
                 Ok(row) => {
@@ -242,9 +253,14 @@ impl RateService {
                 }
             }
             if chunk.len() == MAX_CHUNK_ROWS {
-                self.import_chunk(deck_id, chunk_no, std::mem::take(&mut chunk))
-                    .await?;
+                in_flight.push_back(
+                    self.submit_chunk(deck_id, chunk_no, std::mem::take(&mut chunk))
+                        .await?,
+                );
                 chunk_no += 1;
+                if in_flight.len() > CHUNKS_IN_FLIGHT {
+                    settle_chunk(in_flight.pop_front()).await?;
+                }
             }
             if rows - last_progress >= PROGRESS_EVERY_ROWS {
                 last_progress = rows;
@@ -252,7 +268,10 @@ impl RateService {
             }
         }
         if !chunk.is_empty() {
-            self.import_chunk(deck_id, chunk_no, chunk).await?;
+            in_flight.push_back(self.submit_chunk(deck_id, chunk_no, chunk).await?);
+        }
+        while let Some(pending) = in_flight.pop_front() {
+            settle_chunk(Some(pending)).await?;
         }
         let summary = DeckSummary {
             file_name: request.file_name.clone(),
@@ -284,15 +303,25 @@ impl RateService {
         chunk: u32,
         rows: Vec<DeckRow>,
     ) -> Result<(), RateError> {
+        settle_chunk(Some(self.submit_chunk(deck_id, chunk, rows).await?)).await
+    }
+
+    /// Queues one chunk; chunks submitted in order are decided in order, and the ones queued
+    /// together are appended in one transaction.
+    async fn submit_chunk(
+        &self,
+        deck_id: DeckId,
+        chunk: u32,
+        rows: Vec<DeckRow>,
+    ) -> Result<Pending<RateDeck>, RateError> {
         let command = DeckCommand::ImportRows { deck_id, chunk, rows };
         self.decks
-            .execute(
+            .submit(
                 &deck_id.to_string(),
                 Envelope::with_key(command, format!("chunk-{chunk}")),
             )
             .await
-            .map_err(RateError::deck)?;
-        Ok(())
+            .map_err(RateError::deck)
     }
 
     async fn progress(&self, id: Uuid, bytes: u64, rows: u64, errors: u64) -> Result<(), RateError> {
