@@ -5,7 +5,7 @@
 //! it announces are committed. The active deck is the one activated last in the log.
 
 use futures::future::BoxFuture;
-use ringledger_domain::rates::deck::DeckEvent;
+use ringledger_domain::rates::deck::{DeckEvent, RowsImported};
 use ringledger_domain::rates::policy::PolicyEvent;
 use ringledger_domain::rates::DeckRow;
 use sqlx::PgConnection;
@@ -139,21 +139,12 @@ async fn apply_deck(
 ) -> Result<bool, ProjectionError> {
     let decks = versioned("rate_decks", version);
     let deck_id = deck_uuid(recorded)?;
+    if recorded.event_type == "RateDeckRowsImported" {
+        let chunk: RowsImported = recorded.decode()?;
+        return apply_chunk(conn, version, deck_id, &chunk.rows).await;
+    }
     match recorded.decode::<DeckEvent>()? {
-        DeckEvent::RateDeckRowsImported { rows, .. } => {
-            copy_rows(conn, &versioned("rate_rows", version), deck_id, &rows).await?;
-            let sql = format!(
-                "INSERT INTO {decks} (deck_id, row_count, chunks) VALUES ($1, $2, 1)
-                 ON CONFLICT (deck_id) DO UPDATE
-                   SET row_count = {decks}.row_count + EXCLUDED.row_count, chunks = {decks}.chunks + 1"
-            );
-            sqlx::query(&sql)
-                .bind(deck_id)
-                .bind(rows.len() as i64)
-                .execute(&mut *conn)
-                .await?;
-            Ok(false)
-        }
+        DeckEvent::RateDeckRowsImported { rows, .. } => apply_chunk(conn, version, deck_id, &rows).await,
         DeckEvent::RateDeckImported { summary, .. } => {
             let problems = serde_json::to_value(&summary.problems).map_err(|e| ProjectionError::Decode {
                 global_position: recorded.position.global_position,
@@ -205,6 +196,27 @@ async fn apply_deck(
             Ok(true)
         }
     }
+}
+
+async fn apply_chunk(
+    conn: &mut PgConnection,
+    version: i32,
+    deck_id: Uuid,
+    rows: &[DeckRow],
+) -> Result<bool, ProjectionError> {
+    let decks = versioned("rate_decks", version);
+    copy_rows(conn, &versioned("rate_rows", version), deck_id, rows).await?;
+    let sql = format!(
+        "INSERT INTO {decks} (deck_id, row_count, chunks) VALUES ($1, $2, 1)
+         ON CONFLICT (deck_id) DO UPDATE
+           SET row_count = {decks}.row_count + EXCLUDED.row_count, chunks = {decks}.chunks + 1"
+    );
+    sqlx::query(&sql)
+        .bind(deck_id)
+        .bind(rows.len() as i64)
+        .execute(&mut *conn)
+        .await?;
+    Ok(false)
 }
 
 /// Writes a chunk's rows with `COPY ... (FORMAT csv)`: a deck is hundreds of thousands of rows

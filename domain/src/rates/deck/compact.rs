@@ -145,7 +145,10 @@ mod tests {
             let event = DeckEvent::RateDeckRowsImported { deck_id: DeckId::new_v7(), chunk: 3, rows };
             let json = serde_json::to_string(&event).expect("encodes");
             let back: DeckEvent = serde_json::from_str(&json).expect("decodes");
-            prop_assert_eq!(back, event);
+            prop_assert_eq!(&back, &event);
+            let direct: crate::rates::deck::RowsImported = serde_json::from_str(&json).expect("decodes alone");
+            let DeckEvent::RateDeckRowsImported { rows, .. } = event else { unreachable!() };
+            prop_assert_eq!(direct.rows, rows);
         }
     }
 

@@ -56,6 +56,17 @@ pub enum DeckEvent {
     },
 }
 
+/// The payload of `RateDeckRowsImported`, decoded on its own: serde's tagged-enum decoding
+/// buffers the whole payload once before decoding it, which for a 5,000-row chunk is the
+/// rate table projection's largest cost. Consumers that know the event type use this.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RowsImported {
+    pub deck_id: DeckId,
+    pub chunk: u32,
+    #[serde(with = "super::compact")]
+    pub rows: Vec<DeckRow>,
+}
+
 impl DeckEvent {
     pub fn name(&self) -> &'static str {
         match self {

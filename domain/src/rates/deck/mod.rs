@@ -13,4 +13,4 @@ mod tests;
 
 pub use aggregate::{deck_id_for_sha256, RateDeck, RateDeckError, MAX_CHUNK_ROWS, MAX_REPORTED_PROBLEMS};
 pub use commands::DeckCommand;
-pub use events::{DeckEvent, DeckSummary, RowProblem};
+pub use events::{DeckEvent, DeckSummary, RowProblem, RowsImported};
