@@ -50,13 +50,13 @@ impl std::fmt::Debug for OutgoingEmail {
     }
 }
 
-/// What a mail job's payload holds: the message until it is sent, then only the fact that it
-/// was (so the tokens in it do not stay in the jobs table, and a re-run sends nothing).
+/// What a mail job's payload holds. The message stays there until finished jobs are pruned
+/// (a week): the links in it are single-use and expire within a day, and the jobs table is
+/// as private as the identity tables.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum MailPayload {
     Send(OutgoingEmail),
-    Sent,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,9 @@
 //! Sending: the [`Mailer`] (lettre's async SMTP transport over tokio and rustls, built from
 //! `smtp_url`, `smtp_password` and `mail_from`) and the worker pool of the `mail` queue that
 //! runs one job per message. A permanent SMTP refusal (5xx) dead-letters the job at once;
-//! anything else is retried with backoff. After a send the job's payload is replaced by a
-//! marker, so the message (and the token in it) leaves the jobs table and a re-run sends
-//! nothing. Errors kept on the job or logged have addresses masked and never hold a body.
+//! anything else is retried with backoff. Delivery is at-least-once: a worker that loses its
+//! lease mid-send may send a message twice (harmless for our single-use links). Errors kept on
+//! the job or logged have addresses masked and never hold a body.
 
 use std::time::Duration;
 
@@ -129,11 +129,9 @@ pub fn mail_worker_pool(
 ) -> anyhow::Result<WorkerPool> {
     let queue = QueueName::parse(QUEUE)?;
     let kind = JobKind::parse(KIND)?;
-    let runner = jobs.clone();
     let registry = Registry::new().register_fn(kind, move |job| {
         let mailer = mailer.clone();
-        let jobs = runner.clone();
-        async move { run(&jobs, &mailer, &job).await }
+        async move { run(&mailer, &job).await }
     });
     let config = QueueConfig {
         concurrency: settings.concurrency,
@@ -145,28 +143,14 @@ pub fn mail_worker_pool(
     Ok(WorkerPool::spawn(jobs, queue, registry, config)?)
 }
 
-async fn run(jobs: &JobQueue, mailer: &Mailer, job: &ClaimedJob) -> Result<(), JobError> {
-    let email = match job.payload_as::<MailPayload>()? {
-        MailPayload::Sent => return Ok(()),
-        MailPayload::Send(email) => email,
-    };
+async fn run(mailer: &Mailer, job: &ClaimedJob) -> Result<(), JobError> {
+    let MailPayload::Send(email) = job.payload_as::<MailPayload>()?;
     let to = mask_address(&email.to);
     if let Err(e) = mailer.send(&email).await {
         tracing::warn!(job_id = %job.id, attempt = job.attempts, %to, error = %e, "email not sent");
         return Err(e);
     }
     tracing::info!(job_id = %job.id, attempt = job.attempts, %to, "email sent");
-    // Forget the message now that it is sent. If this fails the job still completes; a re-run
-    // (lost lease) would send it again, which at-least-once delivery allows.
-    let forgotten = sqlx::query("UPDATE jobs SET payload = $2 WHERE id = $1 AND lease_token = $3")
-        .bind(job.id.0)
-        .bind(serde_json::to_value(MailPayload::Sent).unwrap_or_default())
-        .bind(job.lease.token)
-        .execute(jobs.pool())
-        .await;
-    if let Err(e) = forgotten {
-        tracing::warn!(job_id = %job.id, error = %e, "sent email's payload not cleared");
-    }
     Ok(())
 }
 
