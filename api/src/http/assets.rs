@@ -151,4 +151,48 @@ mod tests {
         assert_eq!(etags().len(), ASSETS.len());
         assert!(etags().iter().all(|e| e.len() == 34));
     }
+
+    /// The CSP forbids inline scripts, styles and handlers: none may appear in a page template.
+    #[test]
+    fn templates_have_no_inline_script_or_style() {
+        let base = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut files = Vec::new();
+        files_under(&base, &base, &mut files);
+        assert!(files.iter().any(|f| f == "layout.html"));
+        let mut found = Vec::new();
+        // Email bodies are not served under the CSP (mail clients want inline styles).
+        for file in files
+            .iter()
+            .filter(|f| f.ends_with(".html") && !f.starts_with("emails/"))
+        {
+            let text = std::fs::read_to_string(base.join(file))
+                .unwrap()
+                .to_ascii_lowercase();
+            for (i, _) in text.match_indices("<script") {
+                let tag = &text[i..text[i..].find('>').map_or(text.len(), |end| i + end)];
+                if !tag.contains(" src=") {
+                    found.push(format!("{file}: inline <script>"));
+                }
+            }
+            if text.contains("<style") {
+                found.push(format!("{file}: <style>"));
+            }
+            if text.contains(" style=") {
+                found.push(format!("{file}: style attribute"));
+            }
+            for handler in [
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " onchange=",
+                " oninput=",
+                " onerror=",
+            ] {
+                if text.contains(handler) {
+                    found.push(format!("{file}: inline handler{handler}"));
+                }
+            }
+        }
+        assert!(found.is_empty(), "the CSP would block these: {found:?}");
+    }
 }

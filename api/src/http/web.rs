@@ -119,7 +119,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+            // The one inline style allowed is Turbo's progress-bar stylesheet, by its hash
+            // (tests/browser/auth.mjs fails on any CSP violation, so a Turbo update that changes
+            // it is caught).
+            "default-src 'self'; script-src 'self'; \
+             style-src 'self' 'sha256-WAyOw4V+FqDc35lQPyRADLBWbuNK8ahvYEaQIYF1+Ps='; img-src 'self' data:; \
              frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
         ),
     );
