@@ -1,7 +1,8 @@
 //! Background work of `ringledger serve` on the durable job queue: the recurring-job ticker and
 //! one worker pool per queue this build handles. Today that is the `maintenance` queue, whose
-//! recurring `prune_done_jobs` keeps finished jobs from piling up; later features (email,
-//! Stripe webhooks, sweeping, imports) register their queues here. Never runs work inside a
+//! recurring `prune_done_jobs` keeps finished jobs from piling up, and the `mail` queue, whose
+//! workers send email (`crate::mail`). Later features (Stripe webhooks, sweeping, imports)
+//! register their queues here. Never runs work inside a
 //! request.
 
 use std::time::Duration;
@@ -32,7 +33,7 @@ fn name<T>(
 }
 
 impl Background {
-    pub async fn start(pool: PgPool) -> anyhow::Result<Background> {
+    pub async fn start(pool: PgPool, mailer: crate::mail::Mailer) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
         let prune = name(JobKind::parse, "prune_done_jobs")?;
@@ -61,7 +62,10 @@ impl Background {
             concurrency: 1,
             ..QueueConfig::default()
         };
-        let pools = vec![WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?];
+        let pools = vec![
+            WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?,
+            crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
+        ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));
         Ok(Background {

@@ -31,6 +31,24 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a confirmed admin with an opened ledger account; TOTP is enrolled at first
+    /// sign-in. Prompts for the password (no echo) when standard input is a terminal.
+    Create {
+        /// The admin's email address.
+        email: String,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[tokio::main]
@@ -58,6 +76,12 @@ async fn main() -> anyhow::Result<()> {
             MIGRATOR.run(&pool).await?;
             println!("migrations applied: {}", MIGRATOR.iter().count());
             Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email, password_stdin },
+        } => {
+            let password = ringledger_api::auth::admin_cli::read_password(password_stdin)?;
+            ringledger_api::auth::admin_cli::create(&config, &email, password).await
         }
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);

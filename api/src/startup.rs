@@ -16,7 +16,9 @@ use tokio::sync::Notify;
 use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
 use crate::http::{self, AppState};
+use crate::auth::AuthService;
 use crate::ledger::AccountService;
+use crate::mail::catcher::{CatcherLimits, MailCatcher};
 use crate::store::PostgresStore;
 
 /// The migrations of this build, embedded at compile time.
@@ -27,6 +29,8 @@ pub struct Application {
     state: AppState,
     private_postgres: Option<PrivatePostgres>,
     database_url: String,
+    mailer: crate::mail::Mailer,
+    mail_catcher: Option<MailCatcher>,
 }
 
 impl Application {
@@ -46,23 +50,38 @@ impl Application {
             .run(&pool)
             .await
             .context("applying database migrations")?;
+        let (mailer, mail_catcher) = mail_setup(&config, &pool).await?;
         let store = Arc::new(PostgresStore::new(pool.clone()));
         let accounts = AccountService::new(store, config.ledger.clone());
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", listener.local_addr().unwrap_or(config.http_addr)));
+        let auth = AuthService::new(pool.clone(), config.auth.clone(), accounts.clone(), public_url)?;
         let state = AppState {
             pool,
             accounts,
             metrics: crate::telemetry::metrics_handle(),
             expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
+            dev_mailbox: config.mode == Mode::Development,
+            auth,
         };
         Ok(Application {
             listener,
             state,
             private_postgres,
             database_url,
+            mailer,
+            mail_catcher,
         })
+    }
+
+    /// The development mail catcher `serve` started (development with `smtp_url` unset).
+    pub fn mail_catcher(&self) -> Option<&MailCatcher> {
+        self.mail_catcher.as_ref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -93,6 +112,8 @@ impl Application {
             listener,
             state,
             private_postgres,
+            mailer,
+            mail_catcher,
             ..
         } = self;
         let stop_notify = Arc::new(Notify::new());
@@ -108,9 +129,10 @@ impl Application {
             ringledger_projections::RunnerConfig::default(),
             runners_stop,
         ));
-        let background = crate::background::Background::start(state.pool.clone()).await?;
+        let background = crate::background::Background::start(state.pool.clone(), mailer).await?;
         let pool = state.pool.clone();
-        let served = axum::serve(listener, http::router(state))
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await;
         stop_notify.notify_one();
@@ -118,12 +140,29 @@ impl Application {
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), runners).await;
         background.shutdown(Duration::from_secs(20)).await;
+        if let Some(catcher) = mail_catcher {
+            catcher.stop().await;
+        }
         pool.close().await;
         if let Some(pg) = private_postgres {
             pg.stop().await;
         }
         served.context("serving HTTP")
     }
+}
+
+/// The mailer from `smtp_url`; in development without one, the mail catcher is started on a
+/// free loopback port and the mailer points at it.
+async fn mail_setup(config: &Config, pool: &PgPool) -> anyhow::Result<(crate::mail::Mailer, Option<MailCatcher>)> {
+    if let Some(url) = &config.smtp_url {
+        let mailer = crate::mail::Mailer::new(url, config.smtp_password.as_ref(), &config.mail_from)?;
+        return Ok((mailer, None));
+    }
+    anyhow::ensure!(config.mode == Mode::Development, "production mode needs smtp_url");
+    let bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let catcher = MailCatcher::start(pool.clone(), bind, CatcherLimits::default()).await?;
+    let mailer = crate::mail::Mailer::new(&catcher.smtp_url(), None, &config.mail_from)?;
+    Ok((mailer, Some(catcher)))
 }
 
 /// Connections the process holds for itself: a LISTEN per projection runner and per job pool,
