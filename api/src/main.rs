@@ -64,6 +64,12 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!(database = %pg.url, "development Postgres ready");
                 println!("Postgres (development): {}", pg.url);
             }
+            if let Some(catcher) = app.mail_catcher() {
+                println!(
+                    "Mail (development): caught by {}, read it at http://{addr}/dev/mailbox",
+                    catcher.smtp_url()
+                );
+            }
             println!("RingLedger is up: open http://{addr}/  (health: http://{addr}/readyz)");
             tracing::info!(%addr, "listening");
             app.run_until_stopped().await
