@@ -293,7 +293,10 @@ mod tests {
     #[test]
     fn an_smtp_password_comes_only_from_the_environment() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("RINGLEDGER_SMTP_URL", "smtp://mailer:hunter2@mail.example.com:587");
+            jail.set_env(
+                "RINGLEDGER_SMTP_URL",
+                "smtp://mailer:hunter2@mail.example.com:587",
+            );
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("RINGLEDGER_SMTP_PASSWORD"), "{err}");
             assert!(!err.contains("hunter2"), "{err}");

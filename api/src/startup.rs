@@ -13,10 +13,10 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::auth::AuthService;
 use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
 use crate::http::{self, AppState};
-use crate::auth::AuthService;
 use crate::ledger::AccountService;
 use crate::mail::catcher::{CatcherLimits, MailCatcher};
 use crate::store::PostgresStore;
@@ -132,9 +132,7 @@ impl Application {
         let background = crate::background::Background::start(state.pool.clone(), mailer).await?;
         let pool = state.pool.clone();
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await;
+        let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         stop_notify.notify_one();
         let _ = stop_runners.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
@@ -153,7 +151,10 @@ impl Application {
 
 /// The mailer from `smtp_url`; in development without one, the mail catcher is started on a
 /// free loopback port and the mailer points at it.
-async fn mail_setup(config: &Config, pool: &PgPool) -> anyhow::Result<(crate::mail::Mailer, Option<MailCatcher>)> {
+async fn mail_setup(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<(crate::mail::Mailer, Option<MailCatcher>)> {
     if let Some(url) = &config.smtp_url {
         let mailer = crate::mail::Mailer::new(url, config.smtp_password.as_ref(), &config.mail_from)?;
         return Ok((mailer, None));

@@ -58,7 +58,14 @@ async fn no_password_token_or_secret_appears_in_logs() {
         .submit("/account/two-factor", "/account/two-factor", &[("code", &code)])
         .await;
     let codes = testid(&res.body, "recovery-codes").unwrap();
-    let recovery = codes.split("<li>").nth(1).unwrap().split("</li>").next().unwrap().to_owned();
+    let recovery = codes
+        .split("<li>")
+        .nth(1)
+        .unwrap()
+        .split("</li>")
+        .next()
+        .unwrap()
+        .to_owned();
 
     let mut other = app.browser();
     other

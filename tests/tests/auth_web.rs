@@ -20,9 +20,17 @@ async fn sign_up_confirm_sign_in_rotates_the_session_and_shows_the_account() {
     .await;
     let mut b = app.browser();
     let form = b.get("/signup").await;
-    assert!(form.body.contains("<label class=\"field-label\" for=\"email\">"), "{}", form.body);
+    assert!(
+        form.body.contains("<label class=\"field-label\" for=\"email\">"),
+        "{}",
+        form.body
+    );
     let res = b
-        .submit("/signup", "/signup", &[("email", "Ann@Example.com"), ("password", PASSWORD)])
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "Ann@Example.com"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(testid(&res.body, "check-email").is_some(), "{}", res.body);
@@ -43,7 +51,9 @@ async fn sign_up_confirm_sign_in_rotates_the_session_and_shows_the_account() {
     // A confirmation link works once.
     b.get(&format!("/confirm?token={token}")).await;
     let page = b.get("/signin").await;
-    assert!(testid(&page.body, "flash").unwrap_or_default().contains("invalid"));
+    assert!(testid(&page.body, "flash")
+        .unwrap_or_default()
+        .contains("invalid"));
 
     // The session id changes at sign-in.
     let before = b.cookie.clone().expect("an anonymous session before sign-in");
@@ -53,7 +63,10 @@ async fn sign_up_confirm_sign_in_rotates_the_session_and_shows_the_account() {
     let after = b.cookie.clone().expect("a session after sign-in");
     assert_ne!(before, after, "sign-in rotates the session id");
     let set_cookie = res.headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
 
     // The ledger account is open with the sign-up credit; the page shows the projection's balance.
     let user = app.auth.pool().clone();
@@ -61,13 +74,12 @@ async fn sign_up_confirm_sign_in_rotates_the_session_and_shows_the_account() {
         .fetch_one(&user)
         .await
         .unwrap();
-    let events: Vec<String> = sqlx::query_scalar(
-        "SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence",
-    )
-    .bind(id.to_string())
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+            .bind(id.to_string())
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(events, ["AccountOpened", "CreditGranted"]);
     let payloads: Vec<String> = sqlx::query_scalar("SELECT payload::text FROM events")
         .fetch_all(&app.pool)
@@ -120,14 +132,25 @@ async fn a_form_post_without_the_right_csrf_token_is_refused() {
     app.confirmed_user("bob@example.com").await;
     let mut b = app.browser();
     // No session at all.
-    let res = b.post("/signin", &[("email", "bob@example.com"), ("password", PASSWORD)]).await;
+    let res = b
+        .post("/signin", &[("email", "bob@example.com"), ("password", PASSWORD)])
+        .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     // A session, but no token, then a wrong token.
     b.get("/signin").await;
-    let res = b.post("/signin", &[("email", "bob@example.com"), ("password", PASSWORD)]).await;
+    let res = b
+        .post("/signin", &[("email", "bob@example.com"), ("password", PASSWORD)])
+        .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     let res = b
-        .post("/signin", &[("csrf_token", "forged"), ("email", "bob@example.com"), ("password", PASSWORD)])
+        .post(
+            "/signin",
+            &[
+                ("csrf_token", "forged"),
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     // Another session's token does not work either.
@@ -135,7 +158,14 @@ async fn a_form_post_without_the_right_csrf_token_is_refused() {
     let page = other.get("/signin").await;
     let foreign = csrf_in(&page.body).unwrap();
     let res = b
-        .post("/signin", &[("csrf_token", &foreign), ("email", "bob@example.com"), ("password", PASSWORD)])
+        .post(
+            "/signin",
+            &[
+                ("csrf_token", &foreign),
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     // With the session's own token it goes through.
@@ -148,8 +178,12 @@ async fn a_form_post_without_the_right_csrf_token_is_refused() {
 async fn expired_and_reused_tokens_are_refused() {
     let app = TestApp::start(AuthConfig::default()).await;
     let mut b = app.browser();
-    b.submit("/signup", "/signup", &[("email", "cy@example.com"), ("password", PASSWORD)])
-        .await;
+    b.submit(
+        "/signup",
+        "/signup",
+        &[("email", "cy@example.com"), ("password", PASSWORD)],
+    )
+    .await;
     let token = app.token_from_email("cy@example.com", "/confirm?token=").await;
     sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 minute'")
         .execute(&app.pool)
@@ -157,7 +191,9 @@ async fn expired_and_reused_tokens_are_refused() {
         .unwrap();
     b.get(&format!("/confirm?token={token}")).await;
     let page = b.get("/signin").await;
-    assert!(testid(&page.body, "flash").unwrap_or_default().contains("expired"));
+    assert!(testid(&page.body, "flash")
+        .unwrap_or_default()
+        .contains("expired"));
     let confirmed: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT confirmed_at FROM users WHERE email = 'cy@example.com'")
             .fetch_one(&app.pool)
@@ -167,23 +203,52 @@ async fn expired_and_reused_tokens_are_refused() {
 
     // A reset link works once.
     let mut b = app.confirmed_user("dee@example.com").await;
-    b.submit("/password/forgot", "/password/forgot", &[("email", "dee@example.com")])
+    b.submit(
+        "/password/forgot",
+        "/password/forgot",
+        &[("email", "dee@example.com")],
+    )
+    .await;
+    let token = app
+        .token_from_email("dee@example.com", "/password/reset?token=")
         .await;
-    let token = app.token_from_email("dee@example.com", "/password/reset?token=").await;
     let path = format!("/password/reset?token={token}");
     let new_password = "a brand new passphrase";
-    let res = b.submit(&path, "/password/reset", &[("token", &token), ("password", new_password)]).await;
+    let res = b
+        .submit(
+            &path,
+            "/password/reset",
+            &[("token", &token), ("password", new_password)],
+        )
+        .await;
     assert_eq!(res.location(), Some("/signin"), "{}", res.body);
     let again = b.get(&path).await;
-    assert_eq!(again.location(), Some("/password/forgot"), "a used reset link is refused");
+    assert_eq!(
+        again.location(),
+        Some("/password/forgot"),
+        "a used reset link is refused"
+    );
     let page = b.get("/signin").await;
     let token2 = csrf_in(&page.body).unwrap();
     let res = b
-        .post("/password/reset", &[("csrf_token", &token2), ("token", &token), ("password", "yet another passphrase")])
+        .post(
+            "/password/reset",
+            &[
+                ("csrf_token", &token2),
+                ("token", &token),
+                ("password", "yet another passphrase"),
+            ],
+        )
         .await;
     assert_eq!(res.location(), Some("/password/forgot"));
-    assert_eq!(b.sign_in("dee@example.com", PASSWORD).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(b.sign_in("dee@example.com", new_password).await.location(), Some("/account"));
+    assert_eq!(
+        b.sign_in("dee@example.com", PASSWORD).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        b.sign_in("dee@example.com", new_password).await.location(),
+        Some("/account")
+    );
     app.stop().await;
 }
 
@@ -193,24 +258,46 @@ async fn reset_answers_identically_for_unknown_emails() {
     app.confirmed_user("eve@example.com").await;
     let mut known = app.browser();
     let a = known
-        .submit("/password/forgot", "/password/forgot", &[("email", "eve@example.com")])
+        .submit(
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "eve@example.com")],
+        )
         .await;
     let mut unknown = app.browser();
     let b = unknown
-        .submit("/password/forgot", "/password/forgot", &[("email", "nobody@example.com")])
+        .submit(
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "nobody@example.com")],
+        )
         .await;
     assert_eq!(a.status, b.status);
-    assert_eq!(a.body, b.body, "the same page whether or not the email has an account");
+    assert_eq!(
+        a.body, b.body,
+        "the same page whether or not the email has an account"
+    );
     assert_eq!(app.mail_count("nobody@example.com").await, 0);
-    assert!(app.mail_count("eve@example.com").await >= 2, "confirmation and reset mails");
+    assert!(
+        app.mail_count("eve@example.com").await >= 2,
+        "confirmation and reset mails"
+    );
     // Sign-up with a taken email answers the same as a new one, too.
     let mut c = app.browser();
     let again = c
-        .submit("/signup", "/signup", &[("email", "eve@example.com"), ("password", PASSWORD)])
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "eve@example.com"), ("password", PASSWORD)],
+        )
         .await;
     let mut d = app.browser();
     let fresh = d
-        .submit("/signup", "/signup", &[("email", "fay@example.com"), ("password", PASSWORD)])
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "fay@example.com"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!((again.status, again.body), (fresh.status, fresh.body));
     app.stop().await;
@@ -221,7 +308,11 @@ async fn sign_up_validates_next_to_the_fields() {
     let app = TestApp::start(AuthConfig::default()).await;
     let mut b = app.browser();
     let res = b
-        .submit("/signup", "/signup", &[("email", "not-an-email"), ("password", "password1234")])
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "not-an-email"), ("password", "password1234")],
+        )
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.body.contains("id=\"email-error\""), "{}", res.body);
@@ -244,11 +335,18 @@ async fn lockout_after_failed_attempts_then_unlock_by_email_link() {
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let res = b.sign_in("gil@example.com", PASSWORD).await;
-    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "locked: the right password is refused");
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "locked: the right password is refused"
+    );
     let token = app.token_from_email("gil@example.com", "/unlock?token=").await;
     let res = b.get(&format!("/unlock?token={token}")).await;
     assert_eq!(res.location(), Some("/signin"));
-    assert_eq!(b.sign_in("gil@example.com", PASSWORD).await.location(), Some("/account"));
+    assert_eq!(
+        b.sign_in("gil@example.com", PASSWORD).await.location(),
+        Some("/account")
+    );
     app.stop().await;
 }
 
@@ -264,9 +362,15 @@ async fn sign_in_is_rate_limited_per_ip() {
     .await;
     let mut b = app.browser();
     for _ in 0..3 {
-        assert_eq!(b.sign_in("x@example.com", PASSWORD).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            b.sign_in("x@example.com", PASSWORD).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
-    assert_eq!(b.sign_in("x@example.com", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        b.sign_in("x@example.com", PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     app.stop().await;
 }
 
@@ -284,12 +388,18 @@ async fn admin_area_needs_an_admin_with_totp() {
 
     // An admin must enrol TOTP before anything else.
     let email = Email::parse("root@example.com").unwrap();
-    app.auth.create_admin(&email, Password::new(PASSWORD)).await.unwrap();
+    app.auth
+        .create_admin(&email, Password::new(PASSWORD))
+        .await
+        .unwrap();
     let mut admin = app.browser();
     let res = admin.sign_in("root@example.com", PASSWORD).await;
     assert_eq!(res.location(), Some("/account/two-factor"));
     assert_eq!(admin.get("/admin").await.location(), Some("/account/two-factor"));
-    assert_eq!(admin.get("/account").await.location(), Some("/account/two-factor"));
+    assert_eq!(
+        admin.get("/account").await.location(),
+        Some("/account/two-factor")
+    );
     let page = admin.get("/account/two-factor").await;
     assert!(page.body.contains("<svg"), "the QR code is inline SVG");
     let secret_b32 = testid(&page.body, "totp-secret").expect("the secret is shown");
@@ -315,8 +425,15 @@ async fn admin_area_needs_an_admin_with_totp() {
 
     // Next sign-in asks for the second factor; a recovery code works once.
     let mut again = app.browser();
-    assert_eq!(again.sign_in("root@example.com", PASSWORD).await.location(), Some("/signin/two-factor"));
-    assert_eq!(again.get("/admin").await.location(), Some("/signin"), "no access before the code");
+    assert_eq!(
+        again.sign_in("root@example.com", PASSWORD).await.location(),
+        Some("/signin/two-factor")
+    );
+    assert_eq!(
+        again.get("/admin").await.location(),
+        Some("/signin"),
+        "no access before the code"
+    );
     let res = again
         .submit("/signin/two-factor", "/signin/two-factor", &[("code", &recovery)])
         .await;
@@ -327,7 +444,11 @@ async fn admin_area_needs_an_admin_with_totp() {
     let res = third
         .submit("/signin/two-factor", "/signin/two-factor", &[("code", &recovery)])
         .await;
-    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "a recovery code is single use");
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a recovery code is single use"
+    );
     app.stop().await;
 }
 
@@ -341,7 +462,11 @@ async fn deleting_a_user_erases_personal_data_and_the_key_but_keeps_the_ledger()
         .await
         .unwrap();
     let wrong = b
-        .submit("/account/delete", "/account/delete", &[("password", "not my password really")])
+        .submit(
+            "/account/delete",
+            "/account/delete",
+            &[("password", "not my password really")],
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     let res = b
@@ -367,8 +492,14 @@ async fn deleting_a_user_erases_personal_data_and_the_key_but_keeps_the_ledger()
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(events, 1, "the ledger keeps AccountOpened under the pseudonymous id");
-    assert_eq!(b.sign_in("ida@example.com", PASSWORD).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        events, 1,
+        "the ledger keeps AccountOpened under the pseudonymous id"
+    );
+    assert_eq!(
+        b.sign_in("ida@example.com", PASSWORD).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     app.stop().await;
 }
 
@@ -377,11 +508,22 @@ async fn pages_carry_security_headers_and_no_inline_script() {
     let app = TestApp::start(AuthConfig::default()).await;
     let mut b = app.browser();
     let res = b.get("/signin").await;
-    let csp = res.headers.get("content-security-policy").unwrap().to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let csp = res
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(res.headers.get("x-content-type-options").unwrap(), "nosniff");
     assert_eq!(res.headers.get("referrer-policy").unwrap(), "same-origin");
-    assert!(res.headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
+    assert!(
+        res.headers.get("strict-transport-security").is_none(),
+        "no HSTS over plain http"
+    );
     assert!(!res.body.contains("<script>") && !res.body.contains(" style="));
     assert!(res.body.contains("name=\"remember_me\""));
     app.stop().await;

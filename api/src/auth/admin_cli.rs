@@ -47,14 +47,19 @@ pub async fn create(config: &Config, email: &str, password: Password) -> anyhow:
         (None, Mode::Production) => anyhow::bail!("DATABASE_URL is not set"),
     };
     let result = async {
-        let pool = sqlx::PgPool::connect(&url).await.context("connecting to Postgres")?;
+        let pool = sqlx::PgPool::connect(&url)
+            .await
+            .context("connecting to Postgres")?;
         MIGRATOR.run(&pool).await?;
         let accounts = AccountService::new(Arc::new(PostgresStore::new(pool.clone())), config.ledger.clone());
         let public_url = config.public_url.clone().unwrap_or_default();
         let auth = AuthService::new(pool.clone(), config.auth.clone(), accounts, public_url)?;
         let id = auth.create_admin(&email, password).await?;
         pool.close().await;
-        println!("admin created: {} (account {id}); TOTP enrolment is asked at first sign-in", email.masked());
+        println!(
+            "admin created: {} (account {id}); TOTP enrolment is asked at first sign-in",
+            email.masked()
+        );
         anyhow::Ok(())
     }
     .await;

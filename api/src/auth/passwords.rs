@@ -68,8 +68,7 @@ pub fn check_policy(password: &Password) -> Result<(), PasswordError> {
 }
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
-        .unwrap_or_else(|_| Params::default());
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_else(|_| Params::default());
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -85,9 +84,7 @@ pub fn hash_blocking(password: &Password) -> anyhow::Result<String> {
 /// Verifies synchronously (call from the blocking pool). A malformed hash is a mismatch.
 pub fn verify_blocking(hash: &str, password: &Password) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => hasher()
-            .verify_password(password.0.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => hasher().verify_password(password.0.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -121,12 +118,27 @@ mod tests {
 
     #[test]
     fn policy_refuses_short_long_and_common() {
-        assert_eq!(check_policy(&Password::new("short")), Err(PasswordError::TooShort));
-        assert_eq!(check_policy(&Password::new("x".repeat(129))), Err(PasswordError::TooLong));
-        assert_eq!(check_policy(&Password::new("QWERTYUIOP")), Err(PasswordError::Common));
-        assert_eq!(check_policy(&Password::new("Password123")), Err(PasswordError::Common));
+        assert_eq!(
+            check_policy(&Password::new("short")),
+            Err(PasswordError::TooShort)
+        );
+        assert_eq!(
+            check_policy(&Password::new("x".repeat(129))),
+            Err(PasswordError::TooLong)
+        );
+        assert_eq!(
+            check_policy(&Password::new("QWERTYUIOP")),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(
+            check_policy(&Password::new("Password123")),
+            Err(PasswordError::Common)
+        );
         assert!(COMMON.len() >= 10_000);
-        assert_eq!(check_policy(&Password::new("correct horse battery staple")), Ok(()));
+        assert_eq!(
+            check_policy(&Password::new("correct horse battery staple")),
+            Ok(())
+        );
         assert!(!format!("{:?}", Password::new("hunter2hunter2")).contains("hunter2"));
     }
 

@@ -54,7 +54,10 @@ pub enum Next {
 
 #[derive(Debug)]
 pub enum SignIn {
-    Accepted { user: AccountId, next: Next },
+    Accepted {
+        user: AccountId,
+        next: Next,
+    },
     /// Wrong email or password, or locked: one message for all, so nothing is revealed.
     Refused,
     /// Right password, email not confirmed yet.
@@ -85,7 +88,10 @@ impl AuthService {
     ) -> anyhow::Result<AuthService> {
         let signup_credit = Money::parse(&config.signup_credit, Currency::USD)
             .map_err(|e| anyhow::anyhow!("auth.signup_credit `{}`: {e}", config.signup_credit))?;
-        anyhow::ensure!(signup_credit.micros() >= 0, "auth.signup_credit must not be negative");
+        anyhow::ensure!(
+            signup_credit.micros() >= 0,
+            "auth.signup_credit must not be negative"
+        );
         Ok(AuthService {
             inner: Arc::new(Inner {
                 pool,
@@ -130,9 +136,16 @@ impl AuthService {
     }
 
     /// Sign-up. The answer is "check your email" whether or not the email was free.
-    pub async fn sign_up(&self, email: &str, password: Password, ip: Option<IpAddr>) -> Result<Result<(), FieldErrors>, AuthError> {
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: Password,
+        ip: Option<IpAddr>,
+    ) -> Result<Result<(), FieldErrors>, AuthError> {
         let mut errors = FieldErrors::default();
-        let email = Email::parse(email).map_err(|e| errors.email = Some(e.to_string())).ok();
+        let email = Email::parse(email)
+            .map_err(|e| errors.email = Some(e.to_string()))
+            .ok();
         if let Err(e) = passwords::check_policy(&password) {
             errors.password = Some(e.to_string());
         }
@@ -220,7 +233,12 @@ impl AuthService {
     }
 
     /// Checks a password sign-in: rate limits, lockout, confirmation, trackable.
-    pub async fn sign_in(&self, email: &str, password: Password, ip: Option<IpAddr>) -> Result<SignIn, AuthError> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: Password,
+        ip: Option<IpAddr>,
+    ) -> Result<SignIn, AuthError> {
         self.allow(Action::SignInIp, &Self::ip_key(ip))?;
         let Ok(email) = Email::parse(email) else {
             let _ = passwords::verify(None, password).await;
@@ -278,12 +296,23 @@ impl AuthService {
         let mut conn = self.inner.pool.acquire().await?;
         let token = tokens::issue(&mut conn, user.id, Purpose::Unlock, ttl).await?;
         drop(conn);
-        emails::send(&self.inner.pool, Kind::Unlock, email, &self.link("/unlock", &token)).await?;
+        emails::send(
+            &self.inner.pool,
+            Kind::Unlock,
+            email,
+            &self.link("/unlock", &token),
+        )
+        .await?;
         Ok(())
     }
 
     /// The second step: a TOTP code or a recovery code. True: signed in.
-    pub async fn second_factor(&self, user: AccountId, code: &str, ip: Option<IpAddr>) -> Result<bool, AuthError> {
+    pub async fn second_factor(
+        &self,
+        user: AccountId,
+        code: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<bool, AuthError> {
         self.allow(Action::SignInAccount, &user.to_string())?;
         let pool = &self.inner.pool;
         let Some(u) = users::by_id(pool, user).await? else {
@@ -341,7 +370,11 @@ impl AuthService {
 
     /// Sets a new password with a reset token; ends every session of the user.
     /// `Ok(Err(None))`: the token is invalid; `Ok(Err(Some(e)))`: the password is refused.
-    pub async fn reset(&self, token: &str, password: Password) -> Result<Result<(), Option<PasswordError>>, AuthError> {
+    pub async fn reset(
+        &self,
+        token: &str,
+        password: Password,
+    ) -> Result<Result<(), Option<PasswordError>>, AuthError> {
         if let Err(e) = passwords::check_policy(&password) {
             return Ok(Err(Some(e)));
         }
@@ -374,7 +407,12 @@ impl AuthService {
 
     /// Changes the password after checking the current one. Field errors: `password` for the
     /// new one, `email` unused.
-    pub async fn change_password(&self, user: &User, current: Password, new: Password) -> Result<Result<(), (Option<String>, Option<String>)>, AuthError> {
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: Password,
+        new: Password,
+    ) -> Result<Result<(), (Option<String>, Option<String>)>, AuthError> {
         if !self.check_password(user, current).await {
             return Ok(Err((Some("that is not your current password".to_owned()), None)));
         }

@@ -130,7 +130,10 @@ pub fn set_cookie(id: &SessionId, secure: bool, remember_seconds: Option<i64>) -
 
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_cookie(secure: bool) -> String {
-    let mut c = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0", cookie_name(secure));
+    let mut c = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+        cookie_name(secure)
+    );
     if secure {
         c.push_str("; Secure");
     }
@@ -146,7 +149,11 @@ pub fn from_cookie_header(header: &str, secure: bool) -> Option<String> {
     })
 }
 
-pub async fn create(pool: &PgPool, config: &AuthConfig, owner: Owner) -> Result<(SessionId, Session), sqlx::Error> {
+pub async fn create(
+    pool: &PgPool,
+    config: &AuthConfig,
+    owner: Owner,
+) -> Result<(SessionId, Session), sqlx::Error> {
     let id = SessionId(super::b64(&super::random_bytes::<32>()));
     let session = Session {
         id_hash: super::sha256(id.expose()),
@@ -173,7 +180,11 @@ pub async fn create(pool: &PgPool, config: &AuthConfig, owner: Owner) -> Result<
 }
 
 /// The live session for a cookie value, touching `last_seen_at` now and then.
-pub async fn load(pool: &PgPool, config: &AuthConfig, cookie_value: &str) -> Result<Option<Session>, sqlx::Error> {
+pub async fn load(
+    pool: &PgPool,
+    config: &AuthConfig,
+    cookie_value: &str,
+) -> Result<Option<Session>, sqlx::Error> {
     let id_hash = super::sha256(cookie_value);
     let idle = i32::try_from(config.session_idle_minutes.saturating_mul(60)).unwrap_or(i32::MAX);
     let row = sqlx::query(
@@ -226,11 +237,13 @@ pub async fn destroy(pool: &PgPool, id_hash: &[u8]) -> Result<(), sqlx::Error> {
 
 /// Ends every session of `user` (password reset, deletion), except `keep` if given.
 pub async fn destroy_all_for(pool: &PgPool, user: AccountId, keep: Option<&[u8]>) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE (user_id = $1 OR pending_user_id = $1) AND id_hash IS DISTINCT FROM $2")
-        .bind(user.0)
-        .bind(keep)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "DELETE FROM sessions WHERE (user_id = $1 OR pending_user_id = $1) AND id_hash IS DISTINCT FROM $2",
+    )
+    .bind(user.0)
+    .bind(keep)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

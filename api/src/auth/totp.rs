@@ -62,7 +62,15 @@ pub fn matching_step(secret: &[u8], code: &str, at_seconds: u64) -> Option<i64> 
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 0, STEP_SECONDS, secret.to_vec(), None, String::new());
+    let totp = TOTP::new_unchecked(
+        Algorithm::SHA1,
+        6,
+        0,
+        STEP_SECONDS,
+        secret.to_vec(),
+        None,
+        String::new(),
+    );
     let current = at_seconds / STEP_SECONDS;
     let skew = u64::from(SKEW_STEPS);
     let mut found = None;
@@ -76,11 +84,25 @@ pub fn matching_step(secret: &[u8], code: &str, at_seconds: u64) -> Option<i64> 
 
 /// The current code (tests and the benchmark use it to play an authenticator app).
 pub fn current_code(secret: &[u8]) -> String {
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 0, STEP_SECONDS, secret.to_vec(), None, String::new()).generate(now_seconds())
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        6,
+        0,
+        STEP_SECONDS,
+        secret.to_vec(),
+        None,
+        String::new(),
+    )
+    .generate(now_seconds())
 }
 
 /// Accepts `code` for `user` if it matches a step later than the last one used, recording it.
-pub async fn verify_and_use(pool: &PgPool, user: AccountId, secret: &[u8], code: &str) -> Result<bool, sqlx::Error> {
+pub async fn verify_and_use(
+    pool: &PgPool,
+    user: AccountId,
+    secret: &[u8],
+    code: &str,
+) -> Result<bool, sqlx::Error> {
     let Some(step) = matching_step(secret, code, now_seconds()) else {
         return Ok(false);
     };
@@ -98,11 +120,13 @@ pub async fn verify_and_use(pool: &PgPool, user: AccountId, secret: &[u8], code:
 /// Stores a fresh secret for enrolment (not yet enabled) and returns it.
 pub async fn start_enrolment(pool: &PgPool, user: AccountId) -> Result<Vec<u8>, sqlx::Error> {
     let secret = new_secret();
-    sqlx::query("UPDATE users SET totp_secret = $2, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1")
-        .bind(user.0)
-        .bind(&secret)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE users SET totp_secret = $2, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1",
+    )
+    .bind(user.0)
+    .bind(&secret)
+    .execute(pool)
+    .await?;
     Ok(secret)
 }
 
@@ -131,10 +155,12 @@ pub async fn enable(pool: &PgPool, user: AccountId) -> Result<Vec<String>, sqlx:
 
 pub async fn disable(pool: &PgPool, user: AccountId) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1")
-        .bind(user.0)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1",
+    )
+    .bind(user.0)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
         .bind(user.0)
         .execute(&mut *tx)
@@ -181,7 +207,15 @@ mod tests {
     #[test]
     fn codes_match_their_step_within_skew_only() {
         let secret = new_secret();
-        let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 0, STEP_SECONDS, secret.clone(), None, String::new());
+        let totp = TOTP::new_unchecked(
+            Algorithm::SHA1,
+            6,
+            0,
+            STEP_SECONDS,
+            secret.clone(),
+            None,
+            String::new(),
+        );
         let t = 1_800_000_000;
         let code = totp.generate(t);
         assert_eq!(matching_step(&secret, &code, t), Some((t / 30) as i64));

@@ -72,7 +72,10 @@ fn from_row(r: &PgRow) -> Result<User, sqlx::Error> {
 
 pub async fn by_email(pool: &PgPool, email: &Email) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL");
-    let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(pool).await?;
+    let row = sqlx::query(&sql)
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -149,12 +152,22 @@ pub async fn record_sign_in(pool: &PgPool, id: AccountId, ip: Option<IpAddr>) ->
 }
 
 /// Records an attempt that failed (`outcome`: bad_password, locked, bad_code, unconfirmed).
-pub async fn record_event(pool: &PgPool, id: AccountId, ip: Option<IpAddr>, outcome: &str) -> Result<(), sqlx::Error> {
+pub async fn record_event(
+    pool: &PgPool,
+    id: AccountId,
+    ip: Option<IpAddr>,
+    outcome: &str,
+) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
     event_in(&mut conn, id, ip, outcome).await
 }
 
-async fn event_in(conn: &mut PgConnection, id: AccountId, ip: Option<IpAddr>, outcome: &str) -> Result<(), sqlx::Error> {
+async fn event_in(
+    conn: &mut PgConnection,
+    id: AccountId,
+    ip: Option<IpAddr>,
+    outcome: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO sign_in_events (user_id, ip, outcome) VALUES ($1, $2::inet, $3)")
         .bind(id.0)
         .bind(net(ip))

@@ -103,13 +103,18 @@ const HISTORY_ROWS: i64 = 50;
 
 async fn balance(state: &AppState, user: &User) -> Option<BalanceLine> {
     // The read model may not exist yet (runner not started) or lag: then there is no line.
-    let row = sqlx::query("SELECT currency, available_micros, reserved_micros FROM balances WHERE account_id = $1")
-        .bind(user.id.0)
-        .fetch_optional(&state.pool)
-        .await
-        .ok()??;
+    let row =
+        sqlx::query("SELECT currency, available_micros, reserved_micros FROM balances WHERE account_id = $1")
+            .bind(user.id.0)
+            .fetch_optional(&state.pool)
+            .await
+            .ok()??;
     let currency = Currency::parse(row.try_get::<String, _>("currency").ok()?.as_str()).ok()?;
-    let money = |col: &str| row.try_get::<i64, _>(col).ok().map(|m| Money::from_micros(m, currency));
+    let money = |col: &str| {
+        row.try_get::<i64, _>(col)
+            .ok()
+            .map(|m| Money::from_micros(m, currency))
+    };
     Some(BalanceLine {
         available: money("available_micros")?.amount_string(),
         reserved: money("reserved_micros")?.amount_string(),
@@ -156,7 +161,11 @@ async fn change_password(
     };
     let outcome = state
         .auth
-        .change_password(&user, Password::new(form.current_password), Password::new(form.password))
+        .change_password(
+            &user,
+            Password::new(form.current_password),
+            Password::new(form.password),
+        )
         .await?;
     match outcome {
         Ok(()) => {
@@ -166,8 +175,15 @@ async fn change_password(
                 pending: None,
                 remember: ctx.session.as_ref().is_some_and(|s| s.remember),
             };
-            let cookie = web::rotate(&state, &ctx, owner, Some(Flash::notice("Your password is changed."))).await?;
-            crate::auth::sessions::destroy_all_for(state.auth.pool(), user.id, Some(&current_hash(&cookie))).await?;
+            let cookie = web::rotate(
+                &state,
+                &ctx,
+                owner,
+                Some(Flash::notice("Your password is changed.")),
+            )
+            .await?;
+            crate::auth::sessions::destroy_all_for(state.auth.pool(), user.id, Some(&current_hash(&cookie)))
+                .await?;
             Ok(web::redirect("/account", Some(cookie)))
         }
         Err((current, new)) => account_page(&state, &ctx, (current, new)).await,
@@ -289,7 +305,11 @@ async fn disable_two_factor(
         return web::redirect_with_flash(&state, &ctx, "/account/two-factor", flash).await;
     }
     let ok = (!form.code.is_empty() && state.auth.check_code(&user, &form.code).await?)
-        || (!form.password.is_empty() && state.auth.check_password(&user, Password::new(form.password)).await);
+        || (!form.password.is_empty()
+            && state
+                .auth
+                .check_password(&user, Password::new(form.password))
+                .await);
     let flash = if ok {
         totp::disable(state.auth.pool(), user.id).await?;
         tracing::info!(user = %user.id, "two-factor sign-in disabled");
@@ -329,7 +349,10 @@ async fn delete_page(state: &AppState, ctx: &Ctx, error: Option<String>) -> Resu
     web::html(status, &t, None)
 }
 
-async fn delete_form(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn delete_form(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     delete_page(&state, &ctx, None).await
 }
 
@@ -342,11 +365,24 @@ async fn delete(
         Ok((_, u)) => u.clone(),
         Err(gate) => return Ok(gate.into_response()),
     };
-    if !state.auth.check_password(&user, Password::new(form.password)).await {
+    if !state
+        .auth
+        .check_password(&user, Password::new(form.password))
+        .await
+    {
         return delete_page(&state, &ctx, Some("That is not your password.".to_owned())).await;
     }
     state.auth.delete_user(&user).await?;
     let flash = Flash::notice("Your account and personal data are deleted.");
-    let cookie = web::rotate(&state, &Ctx { session: None, ..ctx.clone() }, Owner::default(), Some(flash)).await?;
+    let cookie = web::rotate(
+        &state,
+        &Ctx {
+            session: None,
+            ..ctx.clone()
+        },
+        Owner::default(),
+        Some(flash),
+    )
+    .await?;
     Ok(web::redirect("/signin", Some(cookie)))
 }

@@ -110,11 +110,18 @@ struct ResetForm {
 }
 
 async fn home(Extension(ctx): Extension<Ctx>) -> Response {
-    let to = if ctx.signed_in().is_some() { "/account" } else { "/signin" };
+    let to = if ctx.signed_in().is_some() {
+        "/account"
+    } else {
+        "/signin"
+    };
     web::redirect(to, None)
 }
 
-async fn signup_form(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn signup_form(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     let (session, cookie) = web::ensure_session(&state, &ctx).await?;
     let page = web::page(&state, &ctx, &session, "Create an account").await?;
     let t = SignupPage {
@@ -163,12 +170,17 @@ async fn confirm(
 ) -> Result<Response, Error> {
     let flash = match state.auth.confirm(&q.token).await? {
         Some(_) => Flash::notice("Your email is confirmed. Sign in to continue."),
-        None => Flash::alert("That confirmation link is invalid, used or expired. Sign up again to get a new one."),
+        None => Flash::alert(
+            "That confirmation link is invalid, used or expired. Sign up again to get a new one.",
+        ),
     };
     web::redirect_with_flash(&state, &ctx, "/signin", flash).await
 }
 
-async fn signin_form(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn signin_form(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     if ctx.signed_in().is_some() {
         return Ok(web::redirect("/account", None));
     }
@@ -195,9 +207,30 @@ async fn signin(
     let error = match outcome {
         SignIn::Accepted { user, next } => {
             let (owner, to) = match next {
-                Next::Done => (Owner { user: Some(user), pending: None, remember }, "/account"),
-                Next::EnrolTotp => (Owner { user: Some(user), pending: None, remember }, "/account/two-factor"),
-                Next::SecondFactor => (Owner { user: None, pending: Some(user), remember }, "/signin/two-factor"),
+                Next::Done => (
+                    Owner {
+                        user: Some(user),
+                        pending: None,
+                        remember,
+                    },
+                    "/account",
+                ),
+                Next::EnrolTotp => (
+                    Owner {
+                        user: Some(user),
+                        pending: None,
+                        remember,
+                    },
+                    "/account/two-factor",
+                ),
+                Next::SecondFactor => (
+                    Owner {
+                        user: None,
+                        pending: Some(user),
+                        remember,
+                    },
+                    "/signin/two-factor",
+                ),
             };
             let flash = (next == Next::Done).then(|| Flash::notice("Signed in."));
             let cookie = web::rotate(&state, &ctx, owner, flash).await?;
@@ -218,7 +251,10 @@ async fn signin(
     web::html(StatusCode::UNPROCESSABLE_ENTITY, &t, cookie)
 }
 
-async fn two_factor_form(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn two_factor_form(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     let Some(session) = ctx.session.clone().filter(|s| s.pending_user_id.is_some()) else {
         return Ok(web::redirect("/signin", None));
     };
@@ -250,7 +286,9 @@ async fn two_factor(
     let page = web::page(&state, &ctx, &session, "Two-factor sign-in").await?;
     let t = TwoFactorPage {
         page,
-        error: Some("That code is not right. Use the current code from your app, or a recovery code.".to_owned()),
+        error: Some(
+            "That code is not right. Use the current code from your app, or a recovery code.".to_owned(),
+        ),
     };
     web::html(StatusCode::UNPROCESSABLE_ENTITY, &t, None)
 }
@@ -260,7 +298,10 @@ async fn signout(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
     Ok(web::redirect("/signin", Some(cookie)))
 }
 
-async fn forgot_form(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn forgot_form(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     let (session, cookie) = web::ensure_session(&state, &ctx).await?;
     let page = web::page(&state, &ctx, &session, "Forgot your password?").await?;
     let t = ForgotPage {
@@ -309,7 +350,11 @@ async fn reset(
     Extension(ctx): Extension<Ctx>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, Error> {
-    match state.auth.reset(&form.token, Password::new(form.password)).await? {
+    match state
+        .auth
+        .reset(&form.token, Password::new(form.password))
+        .await?
+    {
         Ok(()) => {
             let flash = Flash::notice("Your password is changed. Sign in with the new one.");
             let cookie = web::rotate(&state, &ctx, Owner::default(), Some(flash)).await?;

@@ -62,7 +62,11 @@ impl IntoResponse for Error {
                 tracing::error!(error = %e, "request failed");
                 "Something went wrong on our side. Try again in a moment.".to_owned()
             }
-            other => format!("{}{}", other.to_string()[..1].to_uppercase(), &other.to_string()[1..]),
+            other => format!(
+                "{}{}",
+                other.to_string()[..1].to_uppercase(),
+                &other.to_string()[1..]
+            ),
         };
         let page = super::web::ErrorPage {
             page: super::web::Page::bare(status.canonical_reason().unwrap_or("Error")),

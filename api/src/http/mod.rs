@@ -52,7 +52,10 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(dev)
         .merge(pages)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::security_headers,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -92,7 +92,10 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
         let given = form_field(&bytes, crate::auth::csrf::FIELD);
         let expected = session.as_ref().map(|s| s.csrf_token.as_str()).unwrap_or("");
         if !crate::auth::csrf::matches(expected, given.as_deref().unwrap_or("")) {
-            tracing::warn!(path = parts.uri.path(), "form refused: missing or wrong CSRF token");
+            tracing::warn!(
+                path = parts.uri.path(),
+                "form refused: missing or wrong CSRF token"
+            );
             return Err(Error::Csrf);
         }
         Body::from(bytes)
@@ -127,7 +130,10 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
              frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if state.auth.secure() {
@@ -167,7 +173,11 @@ pub async fn page(state: &AppState, ctx: &Ctx, session: &Session, title: &str) -
 }
 
 /// Renders `template` with `status`, adding `set_cookie` if a session was just created.
-pub fn html(status: StatusCode, template: &impl Template, set_cookie: Option<String>) -> Result<Response, Error> {
+pub fn html(
+    status: StatusCode,
+    template: &impl Template,
+    set_cookie: Option<String>,
+) -> Result<Response, Error> {
     let body = template.render()?;
     let mut res = (status, Html(body)).into_response();
     if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
@@ -188,14 +198,24 @@ pub fn redirect(to: &str, set_cookie: Option<String>) -> Response {
 }
 
 /// Redirects to `to` with a flash message shown there.
-pub async fn redirect_with_flash(state: &AppState, ctx: &Ctx, to: &str, flash: Flash) -> Result<Response, Error> {
+pub async fn redirect_with_flash(
+    state: &AppState,
+    ctx: &Ctx,
+    to: &str,
+    flash: Flash,
+) -> Result<Response, Error> {
     let (session, cookie) = ensure_session(state, ctx).await?;
     sessions::set_flash(state.auth.pool(), &session.id_hash, &flash).await?;
     Ok(redirect(to, cookie))
 }
 
 /// Starts a fresh session for `owner` (rotation), ending the current one; returns its cookie.
-pub async fn rotate(state: &AppState, ctx: &Ctx, owner: Owner, flash: Option<Flash>) -> Result<String, Error> {
+pub async fn rotate(
+    state: &AppState,
+    ctx: &Ctx,
+    owner: Owner,
+    flash: Option<Flash>,
+) -> Result<String, Error> {
     let auth = &state.auth;
     if let Some(old) = &ctx.session {
         sessions::destroy(auth.pool(), &old.id_hash).await?;

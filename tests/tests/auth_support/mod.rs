@@ -77,17 +77,14 @@ impl TestApp {
                 .fetch_all(&pool)
                 .await
                 .ok()?;
-                payloads
-                    .into_iter()
-                    .filter(|p| p.contains(&to))
-                    .find_map(|p| {
-                        let start = p.find(&path)? + path.len();
-                        let token: String = p[start..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                            .collect();
-                        (!token.is_empty()).then_some(token)
-                    })
+                payloads.into_iter().filter(|p| p.contains(&to)).find_map(|p| {
+                    let start = p.find(&path)? + path.len();
+                    let token: String = p[start..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                        .collect();
+                    (!token.is_empty()).then_some(token)
+                })
             }
         })
         .await
@@ -95,17 +92,21 @@ impl TestApp {
     }
 
     pub async fn mail_count(&self, to: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE queue = 'mail' AND payload::text LIKE '%' || $1 || '%'")
-            .bind(to)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE queue = 'mail' AND payload::text LIKE '%' || $1 || '%'",
+        )
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
     }
 
     /// Signs up and confirms `email`; returns the browser (not signed in).
     pub async fn confirmed_user(&self, email: &str) -> Browser {
         let mut b = self.browser();
-        let res = b.submit("/signup", "/signup", &[("email", email), ("password", PASSWORD)]).await;
+        let res = b
+            .submit("/signup", "/signup", &[("email", email), ("password", PASSWORD)])
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
         let token = self.token_from_email(email, "/confirm?token=").await;
         let res = b.get(&format!("/confirm?token={token}")).await;
@@ -172,7 +173,11 @@ impl Browser {
         let headers = res.headers().clone();
         self.absorb(&headers);
         let body = res.text().await.unwrap_or_default();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Reply {
@@ -204,6 +209,7 @@ impl Browser {
     }
 
     pub async fn sign_in(&mut self, email: &str, password: &str) -> Reply {
-        self.submit("/signin", "/signin", &[("email", email), ("password", password)]).await
+        self.submit("/signin", "/signin", &[("email", email), ("password", password)])
+            .await
     }
 }

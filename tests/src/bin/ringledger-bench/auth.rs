@@ -22,8 +22,12 @@ const PASSWORD: &str = "benchmark passphrase 2026";
 pub async fn run(url: &str, duration: Duration, clients: usize) -> anyhow::Result<()> {
     let hash = passwords::hash_blocking(&Password::new(PASSWORD))?;
     let argon2_per_s = argon2_baseline(&hash, duration, clients)?;
-    println!("argon2id verify (m={} KiB, t={}, p={}), {clients} threads: {argon2_per_s:.1}/s",
-        passwords::MEMORY_KIB, passwords::ITERATIONS, passwords::PARALLELISM);
+    println!(
+        "argon2id verify (m={} KiB, t={}, p={}), {clients} threads: {argon2_per_s:.1}/s",
+        passwords::MEMORY_KIB,
+        passwords::ITERATIONS,
+        passwords::PARALLELISM
+    );
 
     let config = Config {
         http_addr: "127.0.0.1:0".parse()?,
@@ -72,8 +76,13 @@ pub async fn run(url: &str, duration: Duration, clients: usize) -> anyhow::Resul
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
-        let (client, base, stop, done, failed) =
-            (client.clone(), base.clone(), stop.clone(), done.clone(), failed.clone());
+        let (client, base, stop, done, failed) = (
+            client.clone(),
+            base.clone(),
+            stop.clone(),
+            done.clone(),
+            failed.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 match sign_in(&client, &base, i).await {
@@ -132,7 +141,8 @@ fn argon2_baseline(hash: &str, duration: Duration, threads: usize) -> anyhow::Re
         })
         .collect();
     for h in handles {
-        h.join().map_err(|_| anyhow::anyhow!("a baseline thread panicked"))?;
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a baseline thread panicked"))?;
     }
     Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
@@ -155,7 +165,11 @@ async fn sign_in(client: &reqwest::Client, base: &str, i: usize) -> anyhow::Resu
     let res = client
         .post(format!("{base}/signin"))
         .header("cookie", cookie)
-        .form(&[("csrf_token", token.as_str()), ("email", &email), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", &email),
+            ("password", PASSWORD),
+        ])
         .send()
         .await?;
     anyhow::ensure!(
