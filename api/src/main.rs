@@ -83,12 +83,15 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied: {}", MIGRATOR.iter().count());
             Ok(())
         }
-        Command::Admin {
-            command: AdminCommand::Create { email, password_stdin },
-        } => {
-            let password = ringledger_api::auth::admin_cli::read_password(password_stdin)?;
-            ringledger_api::auth::admin_cli::create(&config, &email, password).await
-        }
+        Command::Admin { command } => match command {
+            AdminCommand::Create {
+                email,
+                password_stdin,
+            } => {
+                let password = ringledger_api::auth::admin_cli::read_password(password_stdin)?;
+                ringledger_api::auth::admin_cli::create(&config, &email, password).await
+            }
+        },
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())
