@@ -150,8 +150,9 @@ async function mailedLink(email, prefix, after = 0) {
 
 async function newestMailId() {
   await goto("/dev/mailbox");
-  const href = await page.locator("[data-testid=mailbox-item] a").first().getAttribute("href").catch(() => null);
-  return href ? Number(href.split("/").pop()) : 0;
+  // evaluateAll does not wait for an element to appear (an empty mailbox is an answer).
+  const hrefs = await page.locator("[data-testid=mailbox-item] a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+  return hrefs.length > 0 ? Number(hrefs[0].split("/").pop()) : 0;
 }
 
 // Sign up and confirm by the emailed link; ends signed out, on /signin.
@@ -159,7 +160,9 @@ async function signUpAndConfirm(email, password) {
   const before = await newestMailId();
   await fillForm("/signup", { email, password });
   assert.match(await bodyText(), /check your email/i, "sign-up says to check email");
+  log("  signed up; waiting for the confirmation email");
   const link = await mailedLink(email, "/confirm", before);
+  log("  confirmation email read");
   await page.goto(link, { waitUntil: "load" });
   assert.equal(path(), "/signin", "the confirmation link leads to /signin");
   assert.notEqual(await flashText(), "", "a flash says the address is confirmed");
@@ -261,6 +264,7 @@ async function phoneViewport(browser) {
 
 // --- main -----------------------------------------------------------------------------------------
 const started = Date.now();
+log("launching", CHROMIUM);
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
@@ -278,6 +282,7 @@ const browser = await chromium.launch({
 const context = await browser.newContext();
 context.setDefaultTimeout(STEP_TIMEOUT_MS);
 page = await context.newPage();
+log("browser ready");
 const cspViolations = [];
 page.on("console", (message) => {
   if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
