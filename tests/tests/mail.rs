@@ -283,3 +283,35 @@ async fn the_dev_mailbox_is_served_in_development_only() {
     let _ = stop.send(());
     catcher.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_keeps_only_the_newest_messages() {
+    let db = TestDb::create().await.expect("test database");
+    let extra = 5;
+    let rcpt = vec!["gina@example.com".to_owned()];
+    let mut last = 0;
+    for n in 0..mailbox::KEEP_MESSAGES + extra {
+        let raw = format!("Subject: message {n}\r\n\r\nbody {n}\r\n");
+        last = mailbox::store(&db.pool, "app@example.com", &rcpt, raw.as_bytes())
+            .await
+            .unwrap();
+    }
+    let (count, oldest): (i64, i64) = sqlx::query_as("SELECT count(*), min(id) FROM dev_mailbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, mailbox::KEEP_MESSAGES);
+    assert_eq!(
+        oldest,
+        last - mailbox::KEEP_MESSAGES + 1,
+        "the oldest were deleted"
+    );
+    let newest = mailbox::latest_to(&db.pool, "gina@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        newest.subject,
+        format!("message {}", mailbox::KEEP_MESSAGES + extra - 1)
+    );
+}
