@@ -242,6 +242,22 @@ async function passwordReset() {
   await signOut();
 }
 
+// app.js loaded and Stimulus connected: the password field's Show button appears and works.
+async function scriptsRun() {
+  log("scripts: Turbo and Stimulus load, the password toggle works");
+  await goto("/signin");
+  const toggle = page.locator("[data-password-visibility-target=toggle]").first();
+  await toggle.waitFor({ state: "visible" });
+  const input = page.locator("#password");
+  assert.equal(await input.getAttribute("type"), "password");
+  await toggle.click();
+  assert.equal(await input.getAttribute("type"), "text", "Show reveals the password");
+  assert.equal(await toggle.getAttribute("aria-pressed"), "true");
+  await toggle.click();
+  assert.equal(await input.getAttribute("type"), "password", "Hide masks it again");
+  assert.equal(await page.evaluate(() => typeof window.Turbo), "object", "Turbo is loaded");
+}
+
 async function phoneViewport(browser) {
   log("phone-sized viewport: no horizontal scroll");
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
@@ -297,6 +313,7 @@ try {
   await lockoutAndUnlock();
   await passwordReset();
   await phoneViewport(browser);
+  await scriptsRun();
   await signInWithTotp(enrolled);
   // Nothing inline anywhere: a blocked script or style means a template or a vendored library
   // needs changing (or, for Turbo's progress-bar style, its hash in the CSP in http/web.rs).

@@ -315,3 +315,62 @@ async fn the_mailbox_keeps_only_the_newest_messages() {
         format!("message {}", mailbox::KEEP_MESSAGES + extra - 1)
     );
 }
+
+/// An SMTP server that accepts the session but refuses every recipient with a 550.
+async fn refusing_smtp_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 refuser ESMTP\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 refuser\r\n",
+                        "RCPT" => b"550 5.1.1 <henry@example.com>: no such user\r\n",
+                        "QUIT" => b"221 bye\r\n",
+                        _ => b"250 OK\r\n",
+                    };
+                    if write.write_all(reply).await.is_err() || verb == "QUIT" {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_is_dead_lettered_without_retries() {
+    let db = TestDb::create().await.expect("test database");
+    let mailer = Mailer::new(&refusing_smtp_server().await, None, FROM).unwrap();
+    let jobs = JobQueue::new(db.pool.clone());
+    let id = jobs
+        .enqueue(&mail::mail_job(&email("henry@example.com")).unwrap())
+        .await
+        .unwrap()
+        .id;
+    let settings = MailQueueSettings {
+        poll_ms: 50,
+        ..MailQueueSettings::default()
+    };
+    let pool = mail::mail_worker_pool(jobs.clone(), mailer, settings).unwrap();
+    let dead = eventually(Duration::from_secs(20), || async {
+        let snap = jobs.snapshot(id).await.ok()??;
+        (snap.status.as_str() == "dead").then_some(snap)
+    })
+    .await
+    .expect("dead-lettered");
+    assert_eq!(dead.attempts, 1, "a 5xx is not retried");
+    let error = dead.last_error.unwrap_or_default();
+    assert!(error.contains("refused") && error.contains("550"), "{error}");
+    assert!(
+        error.contains("h***@example.com") && !error.contains("henry@"),
+        "masked: {error}"
+    );
+    pool.shutdown(Duration::from_secs(5)).await;
+}
