@@ -46,6 +46,20 @@ impl Background {
             max_attempts: 3,
         };
         jobs.schedule_recurring(&recurring, None).await?;
+        let prune_sessions = name(JobKind::parse, "prune_sessions")?;
+        jobs.schedule_recurring(
+            &RecurringJob {
+                name: name(RecurringName::parse, "prune_sessions")?,
+                queue: maintenance.clone(),
+                kind: prune_sessions.clone(),
+                payload: serde_json::json!({}),
+                every_seconds: 3_600,
+                max_attempts: 3,
+            },
+            None,
+        )
+        .await?;
+        let auth_pool = jobs.pool().clone();
         let pruner = jobs.clone();
         let registry = Registry::new().register_fn(prune, move |_job| {
             let jobs = pruner.clone();
@@ -55,6 +69,21 @@ impl Background {
                     .await
                     .map_err(|e| JobError::Retry(e.to_string()))?;
                 tracing::info!(pruned, "pruned finished jobs");
+                Ok(())
+            }
+        });
+        // Expired sessions and spent email tokens (issue 7), bounded per run.
+        let registry = registry.register_fn(prune_sessions, move |_job| {
+            let pool = auth_pool.clone();
+            async move {
+                let retry = |e: sqlx::Error| JobError::Retry(e.to_string());
+                let sessions = crate::auth::sessions::prune_expired(&pool, PRUNE_BATCH_ROWS)
+                    .await
+                    .map_err(retry)?;
+                let tokens = crate::auth::tokens::prune(&pool, PRUNE_BATCH_ROWS)
+                    .await
+                    .map_err(retry)?;
+                tracing::info!(sessions, tokens, "pruned expired sessions and tokens");
                 Ok(())
             }
         });

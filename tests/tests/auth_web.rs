@@ -528,3 +528,151 @@ async fn pages_carry_security_headers_and_no_inline_script() {
     assert!(res.body.contains("name=\"remember_me\""));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remember_me_persists_the_cookie_and_idle_sessions_end() {
+    let app = TestApp::start(AuthConfig::default()).await;
+    let mut b = app.confirmed_user("jo@example.com").await;
+    let res = b
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "jo@example.com"),
+                ("password", PASSWORD),
+                ("remember_me", "true"),
+            ],
+        )
+        .await;
+    let cookie = res.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains(&format!("Max-Age={}", 14 * 86_400)), "{cookie}");
+    let mut plain = app.confirmed_user("kim@example.com").await;
+    let res = plain.sign_in("kim@example.com", PASSWORD).await;
+    let cookie = res.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        !cookie.contains("Max-Age"),
+        "a session cookie without remember me: {cookie}"
+    );
+    // An hour idle: the plain session is over, the remembered one is not.
+    sqlx::query("UPDATE sessions SET last_seen_at = now() - interval '1 hour'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(plain.get("/account").await.location(), Some("/signin"));
+    assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_signs_in_with_a_totp_code_used_once_and_may_turn_it_off() {
+    let app = TestApp::start(AuthConfig::default()).await;
+    let mut b = app.confirmed_user("lee@example.com").await;
+    b.sign_in("lee@example.com", PASSWORD).await;
+    let page = b.get("/account/two-factor").await;
+    let secret_b32 = testid(&page.body, "totp-secret").unwrap();
+    let reload = b.get("/account/two-factor").await;
+    assert_eq!(
+        testid(&reload.body, "totp-secret").unwrap(),
+        secret_b32,
+        "a reload keeps the secret"
+    );
+    let secret = totp_rs::Secret::Encoded(secret_b32).to_bytes().unwrap();
+    let res = b
+        .submit(
+            "/account/two-factor",
+            "/account/two-factor",
+            &[("code", &totp::current_code(&secret))],
+        )
+        .await;
+    assert!(testid(&res.body, "recovery-codes").is_some());
+
+    // The next step's code (within the allowed skew) signs in; the same code again does not.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let next = totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        0,
+        30,
+        secret.clone(),
+        None,
+        String::new(),
+    )
+    .generate(now + 30);
+    let mut c = app.browser();
+    assert_eq!(
+        c.sign_in("lee@example.com", PASSWORD).await.location(),
+        Some("/signin/two-factor")
+    );
+    let res = c
+        .submit("/signin/two-factor", "/signin/two-factor", &[("code", &next)])
+        .await;
+    assert_eq!(res.location(), Some("/account"));
+    let mut d = app.browser();
+    d.sign_in("lee@example.com", PASSWORD).await;
+    let res = d
+        .submit("/signin/two-factor", "/signin/two-factor", &[("code", &next)])
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a TOTP code is accepted once"
+    );
+
+    // Off with the password; the next sign-in needs no code.
+    let res = c
+        .submit(
+            "/account/two-factor",
+            "/account/two-factor/disable",
+            &[("code", ""), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.location(), Some("/account/two-factor"));
+    let mut e = app.browser();
+    assert_eq!(
+        e.sign_in("lee@example.com", PASSWORD).await.location(),
+        Some("/account")
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_sessions_are_pruned_by_the_maintenance_job() {
+    let app = TestApp::start(AuthConfig::default()).await;
+    let mut b = app.browser();
+    b.get("/signin").await;
+    sqlx::query("UPDATE sessions SET expires_at = now() - interval '1 minute'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // The recurring job is due at start-up; a fresh schedule makes it run again now.
+    sqlx::query("UPDATE jobs SET run_at = now() WHERE kind = 'prune_sessions' AND status = 'queued'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let pool = app.pool.clone();
+    let gone = ringledger_tests::eventually(std::time::Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move {
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE expires_at < now()")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            let ran: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM jobs WHERE kind = 'prune_sessions' AND status = 'done'",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            (left == 0 && ran >= 1).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "expired sessions are deleted by the prune_sessions job"
+    );
+    app.stop().await;
+}

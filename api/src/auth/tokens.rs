@@ -96,3 +96,16 @@ pub async fn is_valid(pool: &PgPool, purpose: Purpose, token: &str) -> Result<bo
     .fetch_one(pool)
     .await
 }
+
+/// Deletes tokens expired or used more than a day ago, at most `max_rows` (maintenance job).
+pub async fn prune(pool: &PgPool, max_rows: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM user_tokens WHERE token_hash IN
+           (SELECT token_hash FROM user_tokens
+             WHERE coalesce(used_at, expires_at) < now() - interval '1 day' LIMIT $1)",
+    )
+    .bind(max_rows)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
