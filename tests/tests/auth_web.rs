@@ -351,10 +351,11 @@ async fn lockout_after_failed_attempts_then_unlock_by_email_link() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_is_rate_limited_per_ip() {
+async fn sign_in_and_sign_up_are_rate_limited() {
     let app = TestApp::start(AuthConfig {
         rate_limit: RateLimitConfig {
             signin_per_ip_per_minute: 3,
+            signup_per_account_per_hour: 2,
             ..RateLimitConfig::default()
         },
         ..AuthConfig::default()
@@ -371,6 +372,26 @@ async fn sign_in_is_rate_limited_per_ip() {
         b.sign_in("x@example.com", PASSWORD).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+    // Sign-ups naming one email are limited too (each sends that address a mail).
+    let mut c = app.browser();
+    for _ in 0..2 {
+        let res = c
+            .submit(
+                "/signup",
+                "/signup",
+                &[("email", "y@example.com"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+    }
+    let res = c
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "y@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
 

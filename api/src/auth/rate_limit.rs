@@ -20,6 +20,8 @@ pub struct RateLimitConfig {
     pub signin_per_ip_per_minute: u32,
     pub signin_per_account_per_minute: u32,
     pub signup_per_ip_per_hour: u32,
+    /// Sign-ups naming one email (each sends that address a mail).
+    pub signup_per_account_per_hour: u32,
     pub reset_per_ip_per_hour: u32,
     pub reset_per_account_per_hour: u32,
     pub max_tracked_keys: usize,
@@ -32,6 +34,7 @@ impl Default for RateLimitConfig {
             signin_per_ip_per_minute: 30,
             signin_per_account_per_minute: 10,
             signup_per_ip_per_hour: 20,
+            signup_per_account_per_hour: 5,
             reset_per_ip_per_hour: 20,
             reset_per_account_per_hour: 5,
             max_tracked_keys: 100_000,
@@ -45,6 +48,7 @@ pub enum Action {
     SignInIp,
     SignInAccount,
     SignUpIp,
+    SignUpAccount,
     ResetIp,
     ResetAccount,
 }
@@ -76,6 +80,7 @@ impl RateLimiter {
             Action::SignInIp => (c.signin_per_ip_per_minute, minute),
             Action::SignInAccount => (c.signin_per_account_per_minute, minute),
             Action::SignUpIp => (c.signup_per_ip_per_hour, hour),
+            Action::SignUpAccount => (c.signup_per_account_per_hour, hour),
             Action::ResetIp => (c.reset_per_ip_per_hour, hour),
             Action::ResetAccount => (c.reset_per_account_per_hour, hour),
         }

@@ -153,6 +153,7 @@ impl AuthService {
             return Ok(Err(errors));
         };
         self.allow(Action::SignUpIp, &Self::ip_key(ip))?;
+        self.allow(Action::SignUpAccount, email.as_str())?;
         let hash = passwords::hash(password).await?;
         let pool = &self.inner.pool;
         let mut tx = pool.begin().await?;
