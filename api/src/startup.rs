@@ -56,10 +56,13 @@ impl Application {
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", listener.local_addr().unwrap_or(config.http_addr)));
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            // Unset: the bound port on loopback (a wildcard bind is not an address to link to).
+            let port = listener
+                .local_addr()
+                .map_or(config.http_addr.port(), |a| a.port());
+            format!("http://127.0.0.1:{port}")
+        });
         let auth = AuthService::new(pool.clone(), config.auth.clone(), accounts.clone(), public_url)?;
         let state = AppState {
             pool,
