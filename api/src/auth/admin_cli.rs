@@ -52,7 +52,11 @@ pub async fn create(config: &Config, email: &str, password: Password) -> anyhow:
             .context("connecting to Postgres")?;
         MIGRATOR.run(&pool).await?;
         let accounts = AccountService::new(Arc::new(PostgresStore::new(pool.clone())), config.ledger.clone());
-        let public_url = config.public_url.clone().unwrap_or_default();
+        // No email is sent from here; the URL only has to be well-formed.
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", config.http_addr.port()));
         let auth = AuthService::new(pool.clone(), config.auth.clone(), accounts, public_url)?;
         let id = auth.create_admin(&email, password).await?;
         pool.close().await;

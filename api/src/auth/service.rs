@@ -92,6 +92,10 @@ impl AuthService {
             signup_credit.micros() >= 0,
             "auth.signup_credit must not be negative"
         );
+        anyhow::ensure!(
+            public_url.starts_with("http://") || public_url.starts_with("https://"),
+            "public_url `{public_url}` must start with http:// or https://"
+        );
         Ok(AuthService {
             inner: Arc::new(Inner {
                 pool,
