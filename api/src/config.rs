@@ -88,6 +88,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Accounts and sign-in: lockout, token and session lifetimes, sign-up credit, rate limits.
     pub auth: AuthConfig,
+    /// Encrypts TOTP secrets at rest: 32 bytes in base64 (secret; required in production).
+    pub totp_encryption_key: Option<Secret>,
 }
 
 impl Default for Config {
@@ -108,11 +110,12 @@ impl Default for Config {
             mail_from: "RingLedger <no-reply@localhost>".to_owned(),
             public_url: None,
             auth: AuthConfig::default(),
+            totp_encryption_key: None,
         }
     }
 }
 
-const TOP_LEVEL_KEYS: [&str; 15] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "mode",
     "http_addr",
     "database_url",
@@ -128,14 +131,16 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "mail_from",
     "public_url",
     "auth",
+    "totp_encryption_key",
 ];
 
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "database_url",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",
     "smtp_password",
+    "totp_encryption_key",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +214,10 @@ impl Config {
                 ),
                 ("RINGLEDGER_TURN_SECRET", self.turn_secret.is_none()),
                 ("RINGLEDGER_SMTP_URL", self.smtp_url.is_none()),
+                (
+                    "RINGLEDGER_TOTP_ENCRYPTION_KEY",
+                    self.totp_encryption_key.is_none(),
+                ),
             ]
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))
@@ -285,6 +294,14 @@ mod tests {
             jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "wh");
             jail.set_env("RINGLEDGER_TURN_SECRET", "t");
             jail.set_env("RINGLEDGER_SMTP_URL", "smtps://mailer@mail.example.com");
+            assert!(Config::load(None)
+                .unwrap_err()
+                .to_string()
+                .contains("RINGLEDGER_TOTP_ENCRYPTION_KEY"));
+            jail.set_env(
+                "RINGLEDGER_TOTP_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            );
             assert!(Config::load(None).is_ok());
             Ok(())
         });

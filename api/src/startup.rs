@@ -63,7 +63,14 @@ impl Application {
                 .map_or(config.http_addr.port(), |a| a.port());
             format!("http://127.0.0.1:{port}")
         });
-        let auth = AuthService::new(pool.clone(), config.auth.clone(), accounts.clone(), public_url)?;
+        let secret_box = crate::auth::secret_box::SecretBox::from_config(&config)?;
+        let auth = AuthService::new(
+            pool.clone(),
+            config.auth.clone(),
+            accounts.clone(),
+            public_url,
+            secret_box,
+        )?;
         let state = AppState {
             pool,
             accounts,

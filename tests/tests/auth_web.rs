@@ -598,6 +598,14 @@ async fn a_customer_signs_in_with_a_totp_code_used_once_and_may_turn_it_off() {
         "a reload keeps the secret"
     );
     let secret = totp_rs::Secret::Encoded(secret_b32).to_bytes().unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT totp_secret FROM users WHERE email = 'lee@example.com'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        stored.len() > secret.len() && !stored.windows(secret.len()).any(|w| w == secret.as_slice()),
+        "the TOTP secret is stored encrypted"
+    );
     let res = b
         .submit(
             "/account/two-factor",

@@ -57,7 +57,14 @@ pub async fn create(config: &Config, email: &str, password: Password) -> anyhow:
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", config.http_addr.port()));
-        let auth = AuthService::new(pool.clone(), config.auth.clone(), accounts, public_url)?;
+        let secret_box = super::secret_box::SecretBox::from_config(config)?;
+        let auth = AuthService::new(
+            pool.clone(),
+            config.auth.clone(),
+            accounts,
+            public_url,
+            secret_box,
+        )?;
         let id = auth.create_admin(&email, password).await?;
         pool.close().await;
         println!(

@@ -9,6 +9,7 @@ pub mod email;
 pub mod emails;
 pub mod passwords;
 pub mod rate_limit;
+pub mod secret_box;
 pub mod service;
 pub mod sessions;
 pub mod sms;

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use super::emails::{self, Kind};
 use super::passwords::{self, Password, PasswordError};
 use super::rate_limit::{Action, RateLimiter};
+use super::secret_box::SecretBox;
 use super::tokens::{self, Purpose};
 use super::users::{self, User};
 use super::{totp, AuthConfig, Email, Role};
@@ -77,6 +78,7 @@ struct Inner {
     accounts: AccountService<PostgresStore>,
     public_url: String,
     signup_credit: Money,
+    secret_box: SecretBox,
 }
 
 impl AuthService {
@@ -85,6 +87,7 @@ impl AuthService {
         config: AuthConfig,
         accounts: AccountService<PostgresStore>,
         public_url: String,
+        secret_box: SecretBox,
     ) -> anyhow::Result<AuthService> {
         let signup_credit = Money::parse(&config.signup_credit, Currency::USD)
             .map_err(|e| anyhow::anyhow!("auth.signup_credit `{}`: {e}", config.signup_credit))?;
@@ -104,6 +107,7 @@ impl AuthService {
                 accounts,
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 signup_credit,
+                secret_box,
             }),
         })
     }
@@ -343,12 +347,29 @@ impl AuthService {
         if self.is_locked(user) {
             return Ok(false);
         }
-        if let (true, Some(secret)) = (user.totp_enabled, user.totp_secret.as_deref()) {
-            if totp::verify_and_use(pool, user.id, secret, code).await? {
+        if let (true, Some(secret)) = (user.totp_enabled, self.totp_secret(user)) {
+            if totp::verify_and_use(pool, user.id, &secret, code).await? {
                 return Ok(true);
             }
         }
         Ok(totp::use_recovery_code(pool, user.id, code).await?)
+    }
+
+    /// The user's TOTP secret in the clear, if one is stored and opens.
+    pub fn totp_secret(&self, user: &User) -> Option<Vec<u8>> {
+        let sealed = user.totp_secret.as_deref()?;
+        self.inner.secret_box.open(sealed, user.id.0.as_bytes())
+    }
+
+    /// A pending enrolment's secret: the stored one, or a fresh one (sealed and stored).
+    pub async fn enrolment_secret(&self, user: &User) -> Result<Vec<u8>, AuthError> {
+        if let Some(secret) = self.totp_secret(user).filter(|_| !user.totp_enabled) {
+            return Ok(secret);
+        }
+        let secret = totp::new_secret();
+        let sealed = self.inner.secret_box.seal(&secret, user.id.0.as_bytes())?;
+        totp::store_secret(&self.inner.pool, user.id, &sealed).await?;
+        Ok(secret)
     }
 
     /// "Forgot password": queues a reset link if the email has an account. Same answer always.

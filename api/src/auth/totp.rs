@@ -2,7 +2,8 @@
 //! clock skew either way) and one-time recovery codes. A code is accepted at most once: the
 //! step it matched is stored and older-or-equal steps are refused afterwards. Secrets are
 //! 20 random bytes, shown once as base32 and as a QR code during enrolment, never logged.
-//! Recovery codes are stored as SHA-256 hashes and shown once.
+//! Recovery codes are stored as SHA-256 hashes and shown once. Secrets are stored encrypted
+//! (`secret_box`); this module sees them only in the clear, handed in by `AuthService`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -117,17 +118,16 @@ pub async fn verify_and_use(
     Ok(used.rows_affected() == 1)
 }
 
-/// Stores a fresh secret for enrolment (not yet enabled) and returns it.
-pub async fn start_enrolment(pool: &PgPool, user: AccountId) -> Result<Vec<u8>, sqlx::Error> {
-    let secret = new_secret();
+/// Stores a (sealed) secret for enrolment, not yet enabled.
+pub async fn store_secret(pool: &PgPool, user: AccountId, sealed: &[u8]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE users SET totp_secret = $2, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1",
     )
     .bind(user.0)
-    .bind(&secret)
+    .bind(sealed)
     .execute(pool)
     .await?;
-    Ok(secret)
+    Ok(())
 }
 
 /// Turns TOTP on and replaces the recovery codes; returns the codes to show once.

@@ -214,10 +214,7 @@ async fn two_factor(
         (String::new(), String::new())
     } else {
         // Reuse a pending secret so a reload (or a prefetch) does not change it under the user.
-        let raw = match &user.totp_secret {
-            Some(s) => s.clone(),
-            None => totp::start_enrolment(state.auth.pool(), user.id).await?,
-        };
+        let raw = state.auth.enrolment_secret(user).await?;
         let label = user.email.clone().unwrap_or_default();
         (totp::base32(&raw), totp::qr_svg(&raw, &label)?)
     };
@@ -242,9 +239,10 @@ async fn enable_two_factor(
         Ok(x) => x,
         Err(gate) => return Ok(gate.into_response()),
     };
-    let Some(secret) = user.totp_secret.as_deref().filter(|_| !user.totp_enabled) else {
+    let Some(secret) = state.auth.totp_secret(user).filter(|_| !user.totp_enabled) else {
         return Ok(web::redirect("/account/two-factor", None));
     };
+    let secret = secret.as_slice();
     if !totp::verify_and_use(state.auth.pool(), user.id, secret, &form.code).await? {
         let label = user.email.clone().unwrap_or_default();
         let t = TwoFactorPage {
