@@ -193,6 +193,8 @@ async fn start_app(db: &TestDb, mode: Mode) -> (String, tokio::sync::oneshot::Se
         database_max_connections: 4,
         // Production insists on an SMTP server; nothing is sent in this test.
         smtp_url: (mode == Mode::Production).then(|| "smtp://127.0.0.1:9".to_owned()),
+        totp_encryption_key: (mode == Mode::Production)
+            .then(|| Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")),
         ..Config::default()
     };
     let app = Application::build(config).await.expect("application builds");
