@@ -1,7 +1,8 @@
 //! Background work of `ringledger serve` on the durable job queue: the recurring-job ticker and
 //! one worker pool per queue this build handles. Today that is the `maintenance` queue, whose
-//! recurring `prune_done_jobs` keeps finished jobs from piling up; later features (email,
-//! Stripe webhooks, sweeping, imports) register their queues here. Never runs work inside a
+//! recurring `prune_done_jobs` keeps finished jobs from piling up, and the `mail` queue, whose
+//! workers send email (`crate::mail`). Later features (Stripe webhooks, sweeping, imports)
+//! register their queues here. Never runs work inside a
 //! request.
 
 use std::time::Duration;
@@ -32,7 +33,11 @@ fn name<T>(
 }
 
 impl Background {
-    pub async fn start(pool: PgPool, rates: crate::rates::RateService) -> anyhow::Result<Background> {
+    pub async fn start(
+        pool: PgPool,
+        mailer: crate::mail::Mailer,
+        rates: crate::rates::RateService,
+    ) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
         let prune = name(JobKind::parse, "prune_done_jobs")?;
@@ -45,6 +50,20 @@ impl Background {
             max_attempts: 3,
         };
         jobs.schedule_recurring(&recurring, None).await?;
+        let prune_sessions = name(JobKind::parse, "prune_sessions")?;
+        jobs.schedule_recurring(
+            &RecurringJob {
+                name: name(RecurringName::parse, "prune_sessions")?,
+                queue: maintenance.clone(),
+                kind: prune_sessions.clone(),
+                payload: serde_json::json!({}),
+                every_seconds: 3_600,
+                max_attempts: 3,
+            },
+            None,
+        )
+        .await?;
+        let auth_pool = jobs.pool().clone();
         let pruner = jobs.clone();
         let registry = Registry::new().register_fn(prune, move |_job| {
             let jobs = pruner.clone();
@@ -57,12 +76,28 @@ impl Background {
                 Ok(())
             }
         });
+        // Expired sessions and spent email tokens (issue 7), bounded per run.
+        let registry = registry.register_fn(prune_sessions, move |_job| {
+            let pool = auth_pool.clone();
+            async move {
+                let retry = |e: sqlx::Error| JobError::Retry(e.to_string());
+                let sessions = crate::auth::sessions::prune_expired(&pool, PRUNE_BATCH_ROWS)
+                    .await
+                    .map_err(retry)?;
+                let tokens = crate::auth::tokens::prune(&pool, PRUNE_BATCH_ROWS)
+                    .await
+                    .map_err(retry)?;
+                tracing::info!(sessions, tokens, "pruned expired sessions and tokens");
+                Ok(())
+            }
+        });
         let config = QueueConfig {
             concurrency: 1,
             ..QueueConfig::default()
         };
         let pools = vec![
             WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?,
+            crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
             crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
 use crate::ledger::LedgerConfig;
 use crate::rates::RatesConfig;
 
@@ -75,6 +76,22 @@ pub struct Config {
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
     pub turn_secret: Option<Secret>,
+    /// Where mail is sent, e.g. `smtp://127.0.0.1:2525` or `smtps://user@mail.example.com`
+    /// (never with a password: that is `smtp_password`). Unset in development: `serve` starts
+    /// the development mail catcher and sends there.
+    pub smtp_url: Option<String>,
+    /// The SMTP password for the user named in `smtp_url` (secret).
+    pub smtp_password: Option<Secret>,
+    /// The `From` of every message we send.
+    pub mail_from: String,
+    /// The address people reach us at, e.g. `https://ringledger.example`: email links are
+    /// built from it, and `https` turns on Secure cookies and HSTS. Unset: the bound address
+    /// over plain http (development).
+    pub public_url: Option<String>,
+    /// Accounts and sign-in: lockout, token and session lifetimes, sign-up credit, rate limits.
+    pub auth: AuthConfig,
+    /// Encrypts TOTP secrets at rest: 32 bytes in base64 (secret; required in production).
+    pub totp_encryption_key: Option<Secret>,
 }
 
 impl Default for Config {
@@ -91,6 +108,12 @@ impl Default for Config {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             turn_secret: None,
+            smtp_url: None,
+            smtp_password: None,
+            mail_from: "RingLedger <no-reply@localhost>".to_owned(),
+            public_url: None,
+            auth: AuthConfig::default(),
+            totp_encryption_key: None,
         }
     }
 }
@@ -107,13 +130,21 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",
+    "smtp_url",
+    "smtp_password",
+    "mail_from",
+    "public_url",
+    "auth",
+    "totp_encryption_key",
 ];
 
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 6] = [
     "database_url",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",
+    "smtp_password",
+    "totp_encryption_key",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +153,8 @@ pub enum ConfigError {
     SecretInFile { path: String, key: &'static str },
     #[error("configuration: {0}")]
     Invalid(#[from] Box<figment::Error>),
+    #[error("smtp_url `{0}` holds a password; put the password in RINGLEDGER_SMTP_PASSWORD and keep only the user name in the URL")]
+    PasswordInSmtpUrl(String),
     #[error("production mode needs {0}; set them in the environment")]
     MissingForProduction(String),
 }
@@ -167,6 +200,14 @@ impl Config {
         {
             self.database_url = None;
         }
+        if self.smtp_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            self.smtp_url = None;
+        }
+        if let Some(url) = &self.smtp_url {
+            if crate::mail::smtp_url_has_password(url) {
+                return Err(ConfigError::PasswordInSmtpUrl(crate::mail::redact_smtp_url(url)));
+            }
+        }
         if self.mode == Mode::Production {
             let missing: Vec<&str> = [
                 ("DATABASE_URL", self.database_url.is_none()),
@@ -176,6 +217,11 @@ impl Config {
                     self.stripe_webhook_secret.is_none(),
                 ),
                 ("RINGLEDGER_TURN_SECRET", self.turn_secret.is_none()),
+                ("RINGLEDGER_SMTP_URL", self.smtp_url.is_none()),
+                (
+                    "RINGLEDGER_TOTP_ENCRYPTION_KEY",
+                    self.totp_encryption_key.is_none(),
+                ),
             ]
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))
@@ -251,7 +297,36 @@ mod tests {
             jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk");
             jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "wh");
             jail.set_env("RINGLEDGER_TURN_SECRET", "t");
+            jail.set_env("RINGLEDGER_SMTP_URL", "smtps://mailer@mail.example.com");
+            assert!(Config::load(None)
+                .unwrap_err()
+                .to_string()
+                .contains("RINGLEDGER_TOTP_ENCRYPTION_KEY"));
+            jail.set_env(
+                "RINGLEDGER_TOTP_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            );
             assert!(Config::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_smtp_password_comes_only_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "RINGLEDGER_SMTP_URL",
+                "smtp://mailer:hunter2@mail.example.com:587",
+            );
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("RINGLEDGER_SMTP_PASSWORD"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+            jail.set_env("RINGLEDGER_SMTP_URL", "smtp://mailer@mail.example.com:587");
+            jail.set_env("RINGLEDGER_SMTP_PASSWORD", "hunter2");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.smtp_password.as_ref().map(Secret::expose), Some("hunter2"));
+            jail.create_file("rl.toml", "smtp_password = \"x\"\n")?;
+            assert!(Config::load(Some(Path::new("rl.toml"))).is_err());
             Ok(())
         });
     }

@@ -1,11 +1,13 @@
 //! RingLedger's api: the event store adapter, command services, HTTP, configuration and
 //! startup. Business decisions live in the domain crate; this crate does the IO around them.
 
+pub mod auth;
 pub mod background;
 pub mod config;
 pub mod devdb;
 pub mod http;
 pub mod ledger;
+pub mod mail;
 pub mod notify;
 pub mod rates;
 pub mod startup;

@@ -31,6 +31,24 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a confirmed admin with an opened ledger account; TOTP is enrolled at first
+    /// sign-in. Prompts for the password (no echo) when standard input is a terminal.
+    Create {
+        /// The admin's email address.
+        email: String,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[tokio::main]
@@ -46,6 +64,12 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!(database = %pg.url, "development Postgres ready");
                 println!("Postgres (development): {}", pg.url);
             }
+            if let Some(catcher) = app.mail_catcher() {
+                println!(
+                    "Mail (development): caught by {}, read it at http://{addr}/dev/mailbox",
+                    catcher.smtp_url()
+                );
+            }
             println!("RingLedger is up: open http://{addr}/  (health: http://{addr}/readyz)");
             tracing::info!(%addr, "listening");
             app.run_until_stopped().await
@@ -59,6 +83,15 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied: {}", MIGRATOR.iter().count());
             Ok(())
         }
+        Command::Admin { command } => match command {
+            AdminCommand::Create {
+                email,
+                password_stdin,
+            } => {
+                let password = ringledger_api::auth::admin_cli::read_password(password_stdin)?;
+                ringledger_api::auth::admin_cli::create(&config, &email, password).await
+            }
+        },
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())

@@ -13,11 +13,13 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::auth::AuthService;
 use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
 use crate::http::{self, AppState};
 use crate::ledger::AccountService;
 use crate::rates::RateService;
+use crate::mail::catcher::{CatcherLimits, MailCatcher};
 use crate::store::PostgresStore;
 
 /// The migrations of this build, embedded at compile time.
@@ -29,6 +31,8 @@ pub struct Application {
     private_postgres: Option<PrivatePostgres>,
     database_url: String,
     mode: Mode,
+    mailer: crate::mail::Mailer,
+    mail_catcher: Option<MailCatcher>,
 }
 
 impl Application {
@@ -48,6 +52,7 @@ impl Application {
             .run(&pool)
             .await
             .context("applying database migrations")?;
+        let (mailer, mail_catcher) = mail_setup(&config, &pool).await?;
         let store = Arc::new(PostgresStore::new(pool.clone()));
         let accounts = AccountService::new(store.clone(), config.ledger.clone());
         let rates = RateService::new(
@@ -60,12 +65,29 @@ impl Application {
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            // Unset: the bound port on loopback (a wildcard bind is not an address to link to).
+            let port = listener
+                .local_addr()
+                .map_or(config.http_addr.port(), |a| a.port());
+            format!("http://127.0.0.1:{port}")
+        });
+        let secret_box = crate::auth::secret_box::SecretBox::from_config(&config)?;
+        let auth = AuthService::new(
+            pool.clone(),
+            config.auth.clone(),
+            accounts.clone(),
+            public_url,
+            secret_box,
+        )?;
         let state = AppState {
             pool,
             accounts,
             rates,
             metrics: crate::telemetry::metrics_handle(),
             expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
+            dev_mailbox: config.mode == Mode::Development,
+            auth,
         };
         Ok(Application {
             listener,
@@ -73,7 +95,14 @@ impl Application {
             private_postgres,
             database_url,
             mode: config.mode,
+            mailer,
+            mail_catcher,
         })
+    }
+
+    /// The development mail catcher `serve` started (development with `smtp_url` unset).
+    pub fn mail_catcher(&self) -> Option<&MailCatcher> {
+        self.mail_catcher.as_ref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -105,6 +134,8 @@ impl Application {
             state,
             private_postgres,
             mode,
+            mailer,
+            mail_catcher,
             ..
         } = self;
         let stop_notify = Arc::new(Notify::new());
@@ -121,7 +152,7 @@ impl Application {
             runners_stop,
         ));
         let background =
-            crate::background::Background::start(state.pool.clone(), state.rates.clone()).await?;
+            crate::background::Background::start(state.pool.clone(), mailer, state.rates.clone()).await?;
         if mode == Mode::Development && state.rates.config().seed_sample_deck {
             if let Err(e) = crate::rates::seed_development_deck(&state.rates).await {
                 tracing::warn!(error = %e, "development: could not seed the sample rate deck");
@@ -130,9 +161,8 @@ impl Application {
         let (stop_book, book_stop) = tokio::sync::watch::channel(false);
         let book = tokio::spawn(state.rates.book().clone().run(state.pool.clone(), book_stop));
         let pool = state.pool.clone();
-        let served = axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(stop)
-            .await;
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         stop_notify.notify_one();
         let _ = stop_runners.send(true);
         let _ = stop_book.send(true);
@@ -140,12 +170,32 @@ impl Application {
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), runners).await;
         background.shutdown(Duration::from_secs(20)).await;
+        if let Some(catcher) = mail_catcher {
+            catcher.stop().await;
+        }
         pool.close().await;
         if let Some(pg) = private_postgres {
             pg.stop().await;
         }
         served.context("serving HTTP")
     }
+}
+
+/// The mailer from `smtp_url`; in development without one, the mail catcher is started on a
+/// free loopback port and the mailer points at it.
+async fn mail_setup(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<(crate::mail::Mailer, Option<MailCatcher>)> {
+    if let Some(url) = &config.smtp_url {
+        let mailer = crate::mail::Mailer::new(url, config.smtp_password.as_ref(), &config.mail_from)?;
+        return Ok((mailer, None));
+    }
+    anyhow::ensure!(config.mode == Mode::Development, "production mode needs smtp_url");
+    let bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let catcher = MailCatcher::start(pool.clone(), bind, CatcherLimits::default()).await?;
+    let mailer = crate::mail::Mailer::new(&catcher.smtp_url(), None, &config.mail_from)?;
+    Ok((mailer, Some(catcher)))
 }
 
 /// Connections the process holds for itself: a LISTEN per projection runner and per job pool,

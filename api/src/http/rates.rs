@@ -3,6 +3,7 @@
 //! `{"amount": "0.017600", "currency": "USD"}`; numbers come back masked.
 
 use axum::extract::{Query, State};
+use axum::Extension;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,11 +14,33 @@ use ringledger_domain::AccountId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::web::Ctx;
 use super::AppState;
 use crate::rates::{PriceListRow, QuoteOutcome, QuoteRequest, RateError};
 
+/// Public routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/rates", get(price_list))
+}
+
+/// Routes for the signed-in caller, mounted behind the session middleware.
+pub fn signed_in_router() -> Router<AppState> {
+    Router::new().route("/api/rates/quote", get(quote_route))
+}
+
+async fn quote_route(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<QuoteQuery>,
+) -> Response {
+    let Some(user) = ctx.signed_in() else {
+        let body = json!({ "error": "sign in to get a quote" });
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    };
+    match quote(&state, user.id, q).await {
+        Ok(body) => body.into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 impl IntoResponse for RateError {
@@ -87,7 +110,7 @@ pub struct QuoteQuery {
 }
 
 /// The quote answer for `account` (the signed-in caller's account).
-pub async fn quote(state: &AppState, account: AccountId, q: QuoteQuery) -> Result<Json<Value>, RateError> {
+async fn quote(state: &AppState, account: AccountId, q: QuoteQuery) -> Result<Json<Value>, RateError> {
     if q.number.len() > 64 {
         return Err(RateError::Invalid(
             "a phone number is at most 64 characters".into(),

@@ -3,6 +3,7 @@
 //! a scratch database it creates next to `DATABASE_URL` and drops afterwards, prints a table,
 //! and ends with one JSON line.
 
+mod auth;
 mod ledger;
 mod projections;
 mod rates;
@@ -60,6 +61,16 @@ enum Suite {
         #[arg(long, default_value_t = 2_000_000)]
         lookups: usize,
     },
+    /// Sign-ins per second over HTTP (form, CSRF, argon2id, session write) vs bare argon2id
+    /// verifications per second on as many threads.
+    Auth {
+        /// Seconds measured for each of the two figures.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Concurrent clients (and baseline threads).
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+    },
     /// Projection rebuild throughput vs reading the log, then live lag at a steady rate.
     Projections {
         /// Events generated (not measured) before the rebuild.
@@ -84,6 +95,12 @@ enum Suite {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.suite {
+        Suite::Auth { seconds, clients } => {
+            scratch(&cli.database_url, false, |url| async move {
+                auth::run(&url, Duration::from_secs(seconds), clients).await
+            })
+            .await
+        }
         Suite::Ledger {
             seconds,
             accounts,
