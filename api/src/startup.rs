@@ -18,8 +18,8 @@ use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
 use crate::http::{self, AppState};
 use crate::ledger::AccountService;
-use crate::rates::RateService;
 use crate::mail::catcher::{CatcherLimits, MailCatcher};
+use crate::rates::RateService;
 use crate::store::PostgresStore;
 
 /// The migrations of this build, embedded at compile time.

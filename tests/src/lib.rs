@@ -286,6 +286,21 @@ pub mod rates {
         Ok(status)
     }
 
+    /// Submits `bytes` and waits for a running app's own `rates` workers to import them (never
+    /// run the job's body beside a live app: two runs of one import would race).
+    pub async fn import_by_app(
+        svc: &RateService,
+        bytes: &[u8],
+        request: &ImportRequest,
+    ) -> anyhow::Result<ImportStatus> {
+        let submitted = svc.submit_import(bytes.to_vec(), request).await?;
+        crate::eventually(Duration::from_secs(60), || async {
+            let s = svc.import_status(submitted.id).await.ok()?;
+            s.is_finished().then_some(s)
+        })
+        .await
+    }
+
     /// Activates and rebuilds the service's rate book from the projection.
     pub async fn activate(
         svc: &RateService,

@@ -16,7 +16,7 @@ use ringledger_domain::rates::pricing::{PriceOverride, PricingRules};
 use ringledger_domain::rates::quote::Quote;
 use ringledger_domain::{AccountId, Currency, GrantId, Money, E164};
 use ringledger_projections::{versions, Runner, RunnerConfig};
-use ringledger_tests::rates::{activate, admin, catch_up, import, request, service_with};
+use ringledger_tests::rates::{activate, admin, catch_up, import, import_by_app, request, service_with};
 use ringledger_tests::TestDb;
 
 const CLEAN: &[u8] = include_bytes!("../fixtures/rates/twilio-voice.csv");
@@ -249,9 +249,9 @@ async fn the_public_price_list_is_served_and_follows_activation() {
         .expect("answers");
     assert_eq!(before.status(), 503, "no deck yet");
 
-    let status = import(&rates, CLEAN, &request("twilio-voice.csv", None))
+    let status = import_by_app(&rates, CLEAN, &request("twilio-voice.csv", None))
         .await
-        .expect("import");
+        .expect("the app's job imports the deck");
     rates
         .activate(status.deck_id, admin(), false)
         .await

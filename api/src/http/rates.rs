@@ -3,10 +3,10 @@
 //! `{"amount": "0.017600", "currency": "USD"}`; numbers come back masked.
 
 use axum::extract::{Query, State};
-use axum::Extension;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
 use chrono::Utc;
 use ringledger_domain::rates::quote::Quote;
