@@ -200,13 +200,10 @@ pub mod accounts {
 
 /// Rate engine helpers: a service of its own and the rate table brought up to date.
 pub mod rates {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use chrono::{TimeZone, Utc};
-    use ringledger_api::ledger::LedgerConfig;
     use ringledger_api::rates::{ImportRequest, ImportStatus, RateService, RatesConfig};
-    use ringledger_api::store::PostgresStore;
     use ringledger_domain::rates::DeckFormat;
     use ringledger_domain::{ActorId, Currency};
     use ringledger_projections::{versions, Runner, RunnerConfig};
@@ -218,9 +215,7 @@ pub mod rates {
     }
 
     pub fn service_with(pool: PgPool, config: RatesConfig) -> RateService {
-        let store = Arc::new(PostgresStore::new(pool.clone()));
-        let appended = Arc::new(tokio::sync::Notify::new());
-        RateService::new(pool, store, LedgerConfig::default(), appended, config)
+        RateService::standalone(pool, config)
     }
 
     pub fn admin() -> ActorId {

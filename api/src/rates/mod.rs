@@ -116,6 +116,19 @@ impl RateService {
         }
     }
 
+    /// A service of its own over `pool` (the CLI, benchmarks, tests): a store and a wake-up
+    /// of its own; run `crate::notify::run` on [`RateService::appended`] to tell live runners.
+    pub fn standalone(pool: PgPool, config: RatesConfig) -> RateService {
+        let store = Arc::new(PostgresStore::new(pool.clone()));
+        let appended = Arc::new(tokio::sync::Notify::new());
+        RateService::new(pool, store, LedgerConfig::default(), appended, config)
+    }
+
+    /// Woken after each append by this service's ledgers.
+    pub fn appended(&self) -> Arc<tokio::sync::Notify> {
+        self.decks.appended()
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -10,9 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
-use ringledger_api::ledger::LedgerConfig;
 use ringledger_api::rates::{ImportRequest, QuoteOutcome, QuoteRequest, RateService, RatesConfig};
-use ringledger_api::store::PostgresStore;
 use ringledger_domain::rates::formats::{write_generic, write_twilio};
 use ringledger_domain::rates::DeckFormat;
 use ringledger_domain::{AccountId, ActorId, BillingPlan, Currency, DeckId, Money};
@@ -31,19 +29,11 @@ struct Session {
 
 impl Session {
     fn start(pool: &PgPool) -> Session {
-        let appended = Arc::new(tokio::sync::Notify::new());
-        let store = Arc::new(PostgresStore::new(pool.clone()));
-        let service = RateService::new(
-            pool.clone(),
-            store,
-            LedgerConfig::default(),
-            appended.clone(),
-            RatesConfig::default(),
-        );
+        let service = RateService::standalone(pool.clone(), RatesConfig::default());
         let stop_notify = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(ringledger_api::notify::run(
             pool.clone(),
-            appended,
+            service.appended(),
             stop_notify.clone(),
         ));
         Session { service, stop_notify }

@@ -5,15 +5,12 @@
 //! `csv` crate and `COPY`s the rows into a bare table.
 
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ringledger_api::ledger::LedgerConfig;
 use ringledger_api::rates::{ImportRequest, RateService, RatesConfig};
-use ringledger_api::store::PostgresStore;
 use ringledger_domain::rates::DeckFormat;
 use ringledger_domain::{ActorId, Currency};
 use ringledger_projections::jobs::JobQueue;
@@ -172,15 +169,7 @@ async fn parse_and_copy(pool: &PgPool, file: &[u8]) -> anyhow::Result<f64> {
 /// Ours: upload, the durable job on a worker pool, then the rate table projection caught up so
 /// the rows are queryable. Seconds taken.
 async fn import(pool: &PgPool, file: Vec<u8>) -> anyhow::Result<f64> {
-    let appended = Arc::new(tokio::sync::Notify::new());
-    let store = Arc::new(PostgresStore::new(pool.clone()));
-    let service = RateService::new(
-        pool.clone(),
-        store,
-        LedgerConfig::default(),
-        appended,
-        RatesConfig::default(),
-    );
+    let service = RateService::standalone(pool.clone(), RatesConfig::default());
     let projection = ringledger_projections::by_name("rate_table")?;
     let version = versions::ensure_live(pool, projection.as_ref()).await?;
     let runner = Runner::new(pool.clone(), projection, version, RunnerConfig::default());
