@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::calls::CallsConfig;
 use crate::ledger::LedgerConfig;
 use crate::rates::RatesConfig;
 
@@ -75,6 +76,12 @@ pub struct Config {
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
     pub turn_secret: Option<Secret>,
+    /// HS256 secret shared with media nodes for the metering protocol (≥ 32 bytes).
+    pub media_secret: Option<Secret>,
+    /// HS256 secret of call tokens; never shared with media nodes (≥ 32 bytes).
+    pub call_token_secret: Option<Secret>,
+    /// Limits and grant policy of calls (`calls.limits.*`, `calls.policy.*`).
+    pub calls: CallsConfig,
 }
 
 impl Default for Config {
@@ -91,6 +98,9 @@ impl Default for Config {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             turn_secret: None,
+            media_secret: None,
+            call_token_secret: None,
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -107,13 +117,18 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",
+    "media_secret",
+    "call_token_secret",
+    "calls",
 ];
 
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 6] = [
     "database_url",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",
+    "media_secret",
+    "call_token_secret",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +139,10 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
     #[error("production mode needs {0}; set them in the environment")]
     MissingForProduction(String),
+    #[error("{0} must be at least 32 bytes; generate one with `openssl rand -hex 32`")]
+    SecretTooShort(&'static str),
+    #[error("configuration `calls`: {0}")]
+    Calls(ringledger_domain::call::LimitsError),
 }
 
 impl Config {
@@ -176,6 +195,8 @@ impl Config {
                     self.stripe_webhook_secret.is_none(),
                 ),
                 ("RINGLEDGER_TURN_SECRET", self.turn_secret.is_none()),
+                ("RINGLEDGER_MEDIA_SECRET", self.media_secret.is_none()),
+                ("RINGLEDGER_CALL_TOKEN_SECRET", self.call_token_secret.is_none()),
             ]
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))
@@ -184,6 +205,15 @@ impl Config {
                 return Err(ConfigError::MissingForProduction(missing.join(", ")));
             }
         }
+        for (name, secret) in [
+            ("RINGLEDGER_MEDIA_SECRET", &self.media_secret),
+            ("RINGLEDGER_CALL_TOKEN_SECRET", &self.call_token_secret),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+                return Err(ConfigError::SecretTooShort(name));
+            }
+        }
+        self.calls.validate().map_err(ConfigError::Calls)?;
         Ok(self)
     }
 
@@ -251,6 +281,13 @@ mod tests {
             jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk");
             jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "wh");
             jail.set_env("RINGLEDGER_TURN_SECRET", "t");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("RINGLEDGER_MEDIA_SECRET"), "{err}");
+            jail.set_env("RINGLEDGER_MEDIA_SECRET", "short");
+            jail.set_env("RINGLEDGER_CALL_TOKEN_SECRET", "c".repeat(32));
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("at least 32 bytes"), "{err}");
+            jail.set_env("RINGLEDGER_MEDIA_SECRET", "m".repeat(32));
             assert!(Config::load(None).is_ok());
             Ok(())
         });

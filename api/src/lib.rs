@@ -2,6 +2,7 @@
 //! startup. Business decisions live in the domain crate; this crate does the IO around them.
 
 pub mod background;
+pub mod calls;
 pub mod config;
 pub mod devdb;
 pub mod http;

@@ -13,8 +13,10 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::calls::CallService;
 use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
+use crate::http::metering::MeteringSecrets;
 use crate::http::{self, AppState};
 use crate::ledger::AccountService;
 use crate::rates::RateService;
@@ -51,11 +53,23 @@ impl Application {
         let accounts = AccountService::new(store.clone(), config.ledger.clone());
         let rates = RateService::new(
             pool.clone(),
-            store,
+            store.clone(),
             config.ledger.clone(),
             accounts.ledger().appended(),
             config.rates.clone(),
         );
+        let calls = CallService::new(
+            pool.clone(),
+            store,
+            config.ledger.clone(),
+            accounts.clone(),
+            rates.clone(),
+            config.calls.clone(),
+        );
+        let metering = MeteringSecrets {
+            media_secret: config.media_secret.clone(),
+            call_token_secret: config.call_token_secret.clone(),
+        };
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
@@ -65,6 +79,8 @@ impl Application {
             rates,
             metrics: crate::telemetry::metrics_handle(),
             expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
+            calls,
+            metering,
         };
         Ok(Application {
             listener,
