@@ -3,10 +3,12 @@
 //! answer and appends nothing, an older one is refused, a gap is accepted; a call that talks
 //! past its credit gets a final unit and is charged at most what was reserved.
 
+use std::time::Duration;
+
 use ringledger_api::calls::CallsConfig;
 use ringledger_tests::accounts::fold_stream;
 use ringledger_tests::metering::{call_events, funded_account, start_app, usd};
-use ringledger_tests::TestDb;
+use ringledger_tests::{eventually, TestDb};
 use serde_json::{json, Value};
 
 fn micros(v: &Value, field: &str) -> i64 {
@@ -75,6 +77,25 @@ async fn a_normal_call_is_charged_exactly_its_cost_and_settled() {
     );
     assert_eq!(call_events(&db, call).await.expect("events"), before);
 
+    // The live call shows in active_calls, holding both grants in open_reservations (the
+    // app's projection runners write them).
+    let live = eventually(Duration::from_secs(30), || async {
+        let (state, held): (Option<String>, i64) = sqlx::query_as(
+            "SELECT (SELECT state FROM active_calls WHERE call_id = $1),
+                    (SELECT count(*) FROM open_reservations WHERE call_id = $1)",
+        )
+        .bind(call.0)
+        .fetch_one(&db.pool)
+        .await
+        .ok()?;
+        (state.as_deref() == Some("answered") && held == 2).then_some(())
+    })
+    .await;
+    assert!(
+        live.is_ok(),
+        "the answered call and its two grants never showed in the read models"
+    );
+
     // A gap is accepted: counts are cumulative.
     let (s, gap) = app
         .post("interim", &json!({"call_id": c, "seq": 7, "talk_ms": 70_000}))
@@ -106,6 +127,45 @@ async fn a_normal_call_is_charged_exactly_its_cost_and_settled() {
     let settled = events.iter().filter(|e| e.name() == "ReservationSettled").count();
     assert_eq!(settled, 1);
     assert!(state.open_reservations().is_empty());
+
+    // The read models: the call log has the call's figures and no number; nothing is live or
+    // held any more.
+    let logged = eventually(Duration::from_secs(30), || async {
+        let row: Option<(String, i64, i64, i64, Option<String>, String)> = sqlx::query_as(
+            "SELECT state, billed_seconds, cost_micros, charged_micros, cause, row_to_json(call_log)::text
+               FROM call_log WHERE call_id = $1",
+        )
+        .bind(call.0)
+        .fetch_optional(&db.pool)
+        .await
+        .ok()?;
+        row.filter(|r| r.0 == "ended")
+    })
+    .await
+    .expect("call logged as ended");
+    assert_eq!((logged.1, logged.2, logged.3), (76, cost, cost));
+    assert_eq!(logged.4.as_deref(), Some("caller_hangup"));
+    assert!(
+        logged.5.contains("\"4477\"") && !logged.5.contains("7712345678"),
+        "{}",
+        logged.5
+    );
+    let quiet = eventually(Duration::from_secs(30), || async {
+        let (live, held): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM active_calls WHERE call_id = $1),
+                    (SELECT count(*) FROM open_reservations WHERE call_id = $1)",
+        )
+        .bind(call.0)
+        .fetch_one(&db.pool)
+        .await
+        .ok()?;
+        (live == 0 && held == 0).then_some(())
+    })
+    .await;
+    assert!(
+        quiet.is_ok(),
+        "the ended call is still live or holding credit in the read models"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
