@@ -133,8 +133,12 @@ impl Application {
             ringledger_projections::RunnerConfig::default(),
             runners_stop,
         ));
-        let background =
-            crate::background::Background::start(state.pool.clone(), state.rates.clone()).await?;
+        let background = crate::background::Background::start(
+            state.pool.clone(),
+            state.rates.clone(),
+            state.calls.clone(),
+        )
+        .await?;
         let (stop_book, book_stop) = tokio::sync::watch::channel(false);
         let book = tokio::spawn(state.rates.book().clone().run(state.pool.clone(), book_stop));
         let pool = state.pool.clone();

@@ -32,6 +32,8 @@ pub fn usd(micros: i64) -> Money {
 /// The app under test and what drives it.
 pub struct Metering {
     pub base: String,
+    /// The app's own call service (for the sweeper, which runs as a job in the app).
+    pub calls: ringledger_api::calls::CallService,
     pub rates: RateService,
     pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -60,12 +62,14 @@ pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Meteri
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());
+    let calls = app.state().calls.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     Ok(Metering {
         base,
+        calls,
         rates,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

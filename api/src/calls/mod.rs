@@ -11,6 +11,7 @@ mod config;
 mod facts;
 mod process;
 pub mod seal;
+mod sweep;
 pub mod token;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::rates::RateService;
 use crate::store::PostgresStore;
 
 pub use config::CallsConfig;
+pub use sweep::{SweepReport, SWEEP_BATCH};
 
 /// Why a metering request could not be answered as asked; `code()` is the protocol's.
 #[derive(Debug, thiserror::Error)]
