@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use ringledger_api::calls::CallsConfig;
+use chrono::Utc;
+use ringledger_api::calls::{token, CallsConfig};
 use ringledger_tests::accounts::fold_stream;
-use ringledger_tests::metering::{call_events, funded_account, start_app, usd};
+use ringledger_tests::metering::{call_events, funded_account, start_app, usd, MEDIA_SECRET};
 use ringledger_tests::{eventually, TestDb};
 use serde_json::{json, Value};
 
@@ -31,6 +32,26 @@ async fn a_normal_call_is_charged_exactly_its_cost_and_settled() {
     assert_eq!(grant["rate"], json!(tariff.rate_per_minute));
 
     let c = call.to_string();
+    // Only the node holding the call may report on it; an unknown call is 404.
+    let other =
+        token::mint_media("media-2", MEDIA_SECRET.as_bytes(), Utc::now().timestamp(), 30).expect("mint");
+    let body = json!({"call_id": c, "seq": 1, "state": "ringing"});
+    let (s, refused) = app
+        .post_with("progress", &body, Some(&other))
+        .await
+        .expect("other node");
+    assert_eq!(
+        (s, refused["code"].as_str()),
+        (401, Some("unauthorised")),
+        "{refused}"
+    );
+    let unknown = json!({"call_id": uuid::Uuid::new_v4(), "seq": 1, "talk_ms": 1_000});
+    let (s, missing) = app.post("interim", &unknown).await.expect("unknown call");
+    assert_eq!(
+        (s, missing["code"].as_str()),
+        (404, Some("unknown_call")),
+        "{missing}"
+    );
     let (s, ringing) = app
         .post("progress", &json!({"call_id": c, "seq": 1, "state": "ringing"}))
         .await

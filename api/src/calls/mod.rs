@@ -35,6 +35,8 @@ pub enum CallsError {
     Call(#[from] CallError),
     #[error("{message}")]
     Quote { code: &'static str, message: String },
+    #[error("the token's `sub` is not the media node that holds this call")]
+    OtherNode,
     #[error("the call service is busy; try again shortly")]
     Busy,
     #[error("internal error: {0}")]
@@ -46,6 +48,7 @@ impl CallsError {
         match self {
             CallsError::Call(e) => e.code(),
             CallsError::Quote { code, .. } => code,
+            CallsError::OtherNode => "unauthorised",
             CallsError::Busy => "busy",
             CallsError::Internal(_) => "internal",
         }
@@ -151,13 +154,27 @@ impl CallService {
     }
 
     /// `progress`, `interim` or `stop` with its `seq`.
+    /// `node` is the requesting node (the JWT's `sub`): only the node holding the call may
+    /// report on it. Read from the stored call before the report is decided (one snapshot
+    /// and at most `snapshot_every` events).
     pub async fn report(
         &self,
+        node: &str,
         call_id: CallId,
         seq: u64,
         report: Report,
         now: DateTime<Utc>,
     ) -> Result<(Call, Reply), CallsError> {
+        let stored = self
+            .calls
+            .load(&call_id.to_string())
+            .await
+            .map_err(|e| CallsError::Internal(e.to_string()))?;
+        match stored.terms() {
+            None => return Err(CallsError::Call(CallError::UnknownCall)),
+            Some(terms) if terms.node_id.as_str() != node => return Err(CallsError::OtherNode),
+            Some(_) => {}
+        }
         let command = match report {
             Report::Progress(progress) => CallCommand::ReportProgress { seq, progress, now },
             Report::Interim { talk_ms } => CallCommand::ReportInterim { seq, talk_ms, now },

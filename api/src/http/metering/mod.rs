@@ -108,7 +108,7 @@ async fn progress(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, MeteringError> {
-    authenticate(&state, &headers).await?;
+    let node = authenticate(&state, &headers).await?;
     let b: ProgressBody = parse(&body)?;
     let report = Report::Progress(b.progress);
     if let Progress::Failed {
@@ -122,7 +122,10 @@ async fn progress(
             ));
         }
     }
-    let (_, reply) = state.calls.report(b.call_id, b.seq, report, Utc::now()).await?;
+    let (_, reply) = state
+        .calls
+        .report(&node, b.call_id, b.seq, report, Utc::now())
+        .await?;
     Ok(Json(wire::reply_json(b.call_id, &reply)))
 }
 
@@ -131,10 +134,13 @@ async fn interim(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, MeteringError> {
-    authenticate(&state, &headers).await?;
+    let node = authenticate(&state, &headers).await?;
     let b: InterimBody = parse(&body)?;
     let report = Report::Interim { talk_ms: b.talk_ms };
-    let (_, reply) = state.calls.report(b.call_id, b.seq, report, Utc::now()).await?;
+    let (_, reply) = state
+        .calls
+        .report(&node, b.call_id, b.seq, report, Utc::now())
+        .await?;
     Ok(Json(wire::reply_json(b.call_id, &reply)))
 }
 
@@ -143,7 +149,7 @@ async fn stop(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, MeteringError> {
-    authenticate(&state, &headers).await?;
+    let node = authenticate(&state, &headers).await?;
     let b: StopBody = parse(&body)?;
     if b.cause == EndCause::Swept {
         return Err(MeteringError::new(
@@ -156,6 +162,9 @@ async fn stop(
         cause: b.cause,
         quality: b.quality,
     };
-    let (_, reply) = state.calls.report(b.call_id, b.seq, report, Utc::now()).await?;
+    let (_, reply) = state
+        .calls
+        .report(&node, b.call_id, b.seq, report, Utc::now())
+        .await?;
     Ok(Json(wire::reply_json(b.call_id, &reply)))
 }
