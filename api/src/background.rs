@@ -37,6 +37,7 @@ impl Background {
         pool: PgPool,
         mailer: crate::mail::Mailer,
         rates: crate::rates::RateService,
+        calls: crate::calls::CallService,
     ) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
@@ -99,6 +100,7 @@ impl Background {
             WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?,
             crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
             crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
+            sweeper_pool(calls, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));
@@ -118,4 +120,38 @@ impl Background {
             tracing::info!(?report, "job workers stopped");
         }
     }
+}
+
+/// The `calls` queue: the recurring sweep of silent calls and orphaned reservations, every
+/// grant validity.
+async fn sweeper_pool(calls: crate::calls::CallService, jobs: JobQueue) -> anyhow::Result<WorkerPool> {
+    let queue = name(QueueName::parse, "calls")?;
+    let kind = name(JobKind::parse, "sweep_calls")?;
+    let recurring = RecurringJob {
+        name: name(RecurringName::parse, "sweep_calls")?,
+        queue: queue.clone(),
+        kind: kind.clone(),
+        payload: serde_json::json!({}),
+        every_seconds: i32::try_from(calls.config().policy.validity_seconds.max(1)).unwrap_or(3_600),
+        max_attempts: 3,
+    };
+    jobs.schedule_recurring(&recurring, None).await?;
+    let registry = Registry::new().register_fn(kind, move |_job| {
+        let calls = calls.clone();
+        async move {
+            let report = calls
+                .sweep_once(chrono::Utc::now())
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            if report != crate::calls::SweepReport::default() {
+                tracing::info!(?report, "swept calls");
+            }
+            Ok(())
+        }
+    });
+    let config = QueueConfig {
+        concurrency: 1,
+        ..QueueConfig::default()
+    };
+    Ok(WorkerPool::spawn(jobs, queue, registry, config)?)
 }

@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::calls::CallsConfig;
 use crate::ledger::LedgerConfig;
 use crate::rates::RatesConfig;
 
@@ -92,6 +93,12 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Encrypts TOTP secrets at rest: 32 bytes in base64 (secret; required in production).
     pub totp_encryption_key: Option<Secret>,
+    /// HS256 secret shared with media nodes for the metering protocol (≥ 32 bytes).
+    pub media_secret: Option<Secret>,
+    /// HS256 secret of call tokens; never shared with media nodes (≥ 32 bytes).
+    pub call_token_secret: Option<Secret>,
+    /// Limits and grant policy of calls (`calls.limits.*`, `calls.policy.*`).
+    pub calls: CallsConfig,
 }
 
 impl Default for Config {
@@ -114,6 +121,9 @@ impl Default for Config {
             public_url: None,
             auth: AuthConfig::default(),
             totp_encryption_key: None,
+            media_secret: None,
+            call_token_secret: None,
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -136,15 +146,20 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "public_url",
     "auth",
     "totp_encryption_key",
+    "media_secret",
+    "call_token_secret",
+    "calls",
 ];
 
-const SECRET_KEYS: [&str; 6] = [
+const SECRET_KEYS: &[&str] = &[
     "database_url",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "turn_secret",
     "smtp_password",
     "totp_encryption_key",
+    "media_secret",
+    "call_token_secret",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +172,10 @@ pub enum ConfigError {
     PasswordInSmtpUrl(String),
     #[error("production mode needs {0}; set them in the environment")]
     MissingForProduction(String),
+    #[error("{0} must be at least 32 bytes; generate one with `openssl rand -hex 32`")]
+    SecretTooShort(&'static str),
+    #[error("configuration `calls`: {0}")]
+    Calls(ringledger_domain::call::LimitsError),
 }
 
 impl Config {
@@ -222,6 +241,8 @@ impl Config {
                     "RINGLEDGER_TOTP_ENCRYPTION_KEY",
                     self.totp_encryption_key.is_none(),
                 ),
+                ("RINGLEDGER_MEDIA_SECRET", self.media_secret.is_none()),
+                ("RINGLEDGER_CALL_TOKEN_SECRET", self.call_token_secret.is_none()),
             ]
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))
@@ -230,6 +251,15 @@ impl Config {
                 return Err(ConfigError::MissingForProduction(missing.join(", ")));
             }
         }
+        for (name, secret) in [
+            ("RINGLEDGER_MEDIA_SECRET", &self.media_secret),
+            ("RINGLEDGER_CALL_TOKEN_SECRET", &self.call_token_secret),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+                return Err(ConfigError::SecretTooShort(name));
+            }
+        }
+        self.calls.validate().map_err(ConfigError::Calls)?;
         Ok(self)
     }
 
@@ -306,6 +336,13 @@ mod tests {
                 "RINGLEDGER_TOTP_ENCRYPTION_KEY",
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
             );
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("RINGLEDGER_MEDIA_SECRET"), "{err}");
+            jail.set_env("RINGLEDGER_MEDIA_SECRET", "short");
+            jail.set_env("RINGLEDGER_CALL_TOKEN_SECRET", "c".repeat(32));
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("at least 32 bytes"), "{err}");
+            jail.set_env("RINGLEDGER_MEDIA_SECRET", "m".repeat(32));
             assert!(Config::load(None).is_ok());
             Ok(())
         });

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod calls;
 pub mod config;
 pub mod devdb;
 pub mod http;

@@ -14,8 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::auth::AuthService;
+use crate::calls::CallService;
 use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
+use crate::http::metering::MeteringSecrets;
 use crate::http::{self, AppState};
 use crate::ledger::AccountService;
 use crate::mail::catcher::{CatcherLimits, MailCatcher};
@@ -57,11 +59,23 @@ impl Application {
         let accounts = AccountService::new(store.clone(), config.ledger.clone());
         let rates = RateService::new(
             pool.clone(),
-            store,
+            store.clone(),
             config.ledger.clone(),
             accounts.ledger().appended(),
             config.rates.clone(),
         );
+        let calls = CallService::new(
+            pool.clone(),
+            store,
+            config.ledger.clone(),
+            accounts.clone(),
+            rates.clone(),
+            config.calls.clone(),
+        );
+        let metering = MeteringSecrets {
+            media_secret: config.media_secret.clone(),
+            call_token_secret: config.call_token_secret.clone(),
+        };
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
@@ -88,6 +102,8 @@ impl Application {
             expected_migrations: Arc::new(MIGRATOR.iter().map(|m| m.version).collect()),
             dev_mailbox: config.mode == Mode::Development,
             auth,
+            calls,
+            metering,
         };
         Ok(Application {
             listener,
@@ -151,8 +167,13 @@ impl Application {
             ringledger_projections::RunnerConfig::default(),
             runners_stop,
         ));
-        let background =
-            crate::background::Background::start(state.pool.clone(), mailer, state.rates.clone()).await?;
+        let background = crate::background::Background::start(
+            state.pool.clone(),
+            mailer,
+            state.rates.clone(),
+            state.calls.clone(),
+        )
+        .await?;
         if mode == Mode::Development && state.rates.config().seed_sample_deck {
             if let Err(e) = crate::rates::seed_development_deck(&state.rates).await {
                 tracing::warn!(error = %e, "development: could not seed the sample rate deck");

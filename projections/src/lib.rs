@@ -7,6 +7,7 @@ pub mod as_of;
 pub mod audit;
 pub mod balance;
 pub mod cache;
+pub mod calls;
 pub mod event;
 pub mod jobs;
 pub mod projection;
@@ -42,6 +43,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(statement::Statements::default()),
         Arc::new(audit::AuditTrail),
         Arc::new(rates::RateTable),
+        Arc::new(calls::CallLog),
+        Arc::new(calls::OpenReservations),
     ]
 }
 

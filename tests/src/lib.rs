@@ -141,6 +141,9 @@ mod tests {
     }
 }
 
+/// Helpers for metering tests: the app with its secrets, a media node client.
+pub mod metering;
+
 /// Helpers for tests that drive the Account ledger.
 pub mod accounts {
     use std::sync::Arc;

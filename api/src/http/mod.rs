@@ -7,6 +7,7 @@ mod auth;
 mod dev_mailbox;
 mod error;
 mod health;
+pub mod metering;
 pub mod rates;
 pub mod web;
 
@@ -19,6 +20,7 @@ use sqlx::PgPool;
 pub use error::Error;
 
 use crate::auth::AuthService;
+use crate::calls::CallService;
 use crate::ledger::AccountService;
 use crate::rates::RateService;
 use crate::store::PostgresStore;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub dev_mailbox: bool,
     /// Accounts and sign-in (sessions, CSRF, rate limits, flows).
     pub auth: AuthService,
+    pub calls: CallService,
+    pub metering: metering::MeteringSecrets,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -54,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(rates::router())
+        .merge(metering::router())
         .merge(assets::router())
         .merge(dev)
         .merge(pages)

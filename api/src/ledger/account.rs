@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ringledger_domain::account::{Account, AccountCommand, AccountError, AccountEvent};
 use ringledger_domain::AccountId;
 
-use super::{CommandError, Decider, Envelope, Ledger, LedgerConfig, Outcome};
+use super::{Answer, Decider, Envelope, Ledger, LedgerConfig};
 use crate::store::EventStore;
 
 impl Decider for Account {
@@ -46,11 +46,7 @@ impl<S: EventStore> AccountService<S> {
         &self.ledger
     }
 
-    pub async fn execute(
-        &self,
-        account: AccountId,
-        envelope: Envelope<AccountCommand>,
-    ) -> Result<Outcome<AccountEvent>, CommandError<AccountError>> {
+    pub async fn execute(&self, account: AccountId, envelope: Envelope<AccountCommand>) -> Answer<Account> {
         self.ledger.execute(&account.to_string(), envelope).await
     }
 }

@@ -10,6 +10,7 @@
 //! projection and never holds a transaction open while deciding.
 
 mod account;
+mod call;
 mod rates;
 mod worker;
 
@@ -33,6 +34,9 @@ pub trait Decider:
     fn decide_command(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
     fn fold_event(&mut self, event: &Self::Event);
     fn command_name(command: &Self::Command) -> &'static str;
+    /// Return the state after each command in its `Outcome` (a clone per command): for
+    /// aggregates whose answer is more than their events, such as the Call's grant.
+    const STATE_IN_OUTCOME: bool = false;
 }
 
 /// Limits of the command service (docs/configuration.md, `[ledger]`).
@@ -102,12 +106,15 @@ pub struct Committed<E> {
 
 /// What a command did.
 #[derive(Debug, Clone)]
-pub struct Outcome<E> {
+pub struct Outcome<E, A = ()> {
     pub events: Vec<Committed<E>>,
     /// True when this is the stored answer to an idempotency key seen before.
     pub replayed: bool,
     /// Rows the worker read to load the aggregate for this command (0 when it was cached).
     pub rows_loaded: u64,
+    /// The aggregate right after this command, when `Decider::STATE_IN_OUTCOME` asks for it;
+    /// for a replayed idempotency key, the state when the answer was read.
+    pub state: Option<A>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,8 +133,10 @@ pub enum CommandError<E: std::error::Error> {
     ShuttingDown,
 }
 
-pub(crate) type Reply<A> =
-    oneshot::Sender<Result<Outcome<<A as Aggregate>::Event>, CommandError<<A as Aggregate>::Error>>>;
+/// What `Ledger::execute` answers.
+pub type Answer<A> = Result<Outcome<<A as Aggregate>::Event, A>, CommandError<<A as Aggregate>::Error>>;
+
+pub(crate) type Reply<A> = oneshot::Sender<Answer<A>>;
 
 pub(crate) struct Job<A: Aggregate> {
     pub envelope: Envelope<A::Command>,
@@ -161,11 +170,11 @@ pub(crate) struct Shared<A: Aggregate, S> {
 
 /// A command queued on its aggregate's worker; `outcome` waits for the decision.
 pub struct Pending<A: Aggregate> {
-    answer: oneshot::Receiver<Result<Outcome<A::Event>, CommandError<A::Error>>>,
+    answer: oneshot::Receiver<Answer<A>>,
 }
 
 impl<A: Aggregate> Pending<A> {
-    pub async fn outcome(self) -> Result<Outcome<A::Event>, CommandError<A::Error>> {
+    pub async fn outcome(self) -> Answer<A> {
         self.answer.await.map_err(|_| CommandError::ShuttingDown)?
     }
 }
@@ -216,11 +225,7 @@ impl<A: Decider, S: EventStore> Ledger<A, S> {
     }
 
     /// Runs one command on the aggregate `aggregate_id`.
-    pub async fn execute(
-        &self,
-        aggregate_id: &str,
-        envelope: Envelope<A::Command>,
-    ) -> Result<Outcome<A::Event>, CommandError<A::Error>> {
+    pub async fn execute(&self, aggregate_id: &str, envelope: Envelope<A::Command>) -> Answer<A> {
         self.submit(aggregate_id, envelope).await?.outcome().await
     }
 
@@ -281,6 +286,12 @@ impl<A: Decider, S: EventStore> Ledger<A, S> {
             receiver,
         ));
         Ok(sender)
+    }
+
+    /// The aggregate as stored now (snapshot and the events after it), read outside its queue:
+    /// for facts a decision elsewhere needs, and to resume a process after a crash.
+    pub async fn load(&self, aggregate_id: &str) -> Result<A, StoreError> {
+        worker::load_fresh(&self.shared, aggregate_id).await
     }
 
     fn forget_worker(&self, aggregate_id: &str, dead: &mpsc::Sender<Job<A>>) {

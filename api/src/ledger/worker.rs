@@ -23,7 +23,7 @@ struct Loaded<A> {
     snapshot_version: u64,
 }
 
-type Answer<A> = Result<Outcome<<A as Aggregate>::Event>, CommandError<<A as Aggregate>::Error>>;
+use super::Answer;
 
 pub(crate) async fn run<A: Decider, S: EventStore>(
     shared: Arc<Shared<A, S>>,
@@ -79,7 +79,8 @@ async fn process<A: Decider, S: EventStore>(
                 return fail_all(batch, &e);
             }
         }
-        batch = match answer_known_keys(shared, id, batch, rows_loaded).await {
+        let current = state.as_ref().map(|l| &l.aggregate);
+        batch = match answer_known_keys(shared, id, batch, rows_loaded, current).await {
             Ok(rest) => rest,
             Err((rest, e)) => return fail_all(rest, &e),
         };
@@ -136,6 +137,19 @@ async fn process<A: Decider, S: EventStore>(
     for job in batch {
         let _ = job.reply.send(Err(CommandError::Conflict(max_retries)));
     }
+}
+
+/// The aggregate as stored now, without touching any worker's cache.
+pub(crate) async fn load_fresh<A: Decider, S: EventStore>(
+    shared: &Shared<A, S>,
+    id: &str,
+) -> Result<A, StoreError> {
+    let mut state = None;
+    let mut rows = 0;
+    catch_up(shared, id, &mut state, &mut rows).await?;
+    state
+        .map(|loaded| loaded.aggregate)
+        .ok_or_else(|| StoreError::Corrupt(format!("{id}: not loaded")))
 }
 
 /// Loads the aggregate if it is not cached, or reads the events appended since it was.
@@ -226,6 +240,7 @@ async fn answer_known_keys<A: Decider, S: EventStore>(
     id: &str,
     batch: Vec<Job<A>>,
     rows_loaded: u64,
+    current: Option<&A>,
 ) -> Result<Vec<Job<A>>, (Vec<Job<A>>, StoreError)> {
     let mut keys: Vec<String> = batch
         .iter()
@@ -273,6 +288,7 @@ async fn answer_known_keys<A: Decider, S: EventStore>(
                     events,
                     replayed: true,
                     rows_loaded,
+                    state: current.filter(|_| A::STATE_IN_OUTCOME).cloned(),
                 })
                 .map_err(CommandError::Store),
             Err(e) => Err(CommandError::Store(e)),
@@ -291,8 +307,11 @@ struct Draft<A: Aggregate> {
     answers: Vec<Pending<A>>,
 }
 
+/// One command's events and, when asked for, the state after them.
+type Decided<A> = Result<(Vec<Committed<<A as Aggregate>::Event>>, Option<A>), <A as Aggregate>::Error>;
+
 enum Pending<A: Aggregate> {
-    Done(Result<Vec<Committed<A::Event>>, A::Error>),
+    Done(Decided<A>),
     /// The same idempotency key earlier in this batch: the same answer.
     SameAs(usize),
 }
@@ -322,7 +341,9 @@ fn decide_batch<A: Decider>(loaded: &Loaded<A>, batch: &[Job<A>]) -> Result<Draf
         }
         let decided = draft.aggregate.decide_command(&job.envelope.command);
         let Ok(events) = decided else {
-            draft.answers.push(Pending::Done(decided.map(|_| Vec::new())));
+            draft
+                .answers
+                .push(Pending::Done(decided.map(|_| (Vec::new(), None))));
             continue;
         };
         let first = draft.version + 1;
@@ -355,7 +376,8 @@ fn decide_batch<A: Decider>(loaded: &Loaded<A>, batch: &[Job<A>]) -> Result<Draf
                 last_sequence: draft.version,
             });
         }
-        draft.answers.push(Pending::Done(Ok(committed)));
+        let after = A::STATE_IN_OUTCOME.then(|| draft.aggregate.clone());
+        draft.answers.push(Pending::Done(Ok((committed, after))));
     }
     Ok(draft)
 }
@@ -370,10 +392,11 @@ fn reply_all<A: Decider>(batch: Vec<Job<A>>, answers: Vec<Pending<A>>, rows_load
             },
         };
         match done {
-            Ok(events) => Ok(Outcome {
+            Ok((events, state)) => Ok(Outcome {
                 events: events.clone(),
                 replayed: matches!(p, Pending::SameAs(_)),
                 rows_loaded,
+                state: state.clone(),
             }),
             Err(e) => Err(CommandError::Rejected(e.clone())),
         }

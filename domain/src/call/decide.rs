@@ -251,3 +251,28 @@ fn report_seq(event: &CallEvent) -> Option<u64> {
         _ => None,
     }
 }
+
+impl Call {
+    /// The decision a command made, read back from the state after its `events` (the command
+    /// service returns that state, not the `Decision`). A repeat of a report, or a process
+    /// resumed after a crash, gets what is still to do: the grant a low call needs, and the
+    /// settlement of a call that is over (`SettleCall` is idempotent by key on the Account).
+    pub fn decision_after(&self, events: Vec<CallEvent>) -> Result<Decision, CallError> {
+        let grant = match self.grant_need()? {
+            Need::Grant(need) => Some(GrantRequest { amount: need.amount }),
+            Need::Enough | Need::Exhausted(_) => None,
+        };
+        let settle = (self.phase.is_over() && self.grants > 0).then(|| self.cost());
+        Ok(Decision {
+            events,
+            reply: self.last_reply.clone().unwrap_or(Reply::Done),
+            grant,
+            settle,
+        })
+    }
+
+    /// Grants recorded so far: the number of the next grant is this plus one.
+    pub fn grants(&self) -> u32 {
+        self.grants
+    }
+}

@@ -1,0 +1,220 @@
+//! The Call command service: drives each metering report across the Call and Account
+//! aggregates as a process (docs/metering-protocol.md, "What each side records"). The Call
+//! decides; this service reserves the grants it asks for and settles what it charged on the
+//! Account. Every cross-aggregate step is idempotent by a key derived from the call (the grant
+//! number, or the call itself for settlement), so a retry or a crash between two steps neither
+//! loses nor doubles money: the next report, or a retry of the same one, picks the process up
+//! from the Call's state. It never moves money except through Account commands, and never logs
+//! a full phone number.
+
+mod config;
+mod facts;
+mod process;
+pub mod seal;
+mod sweep;
+pub mod token;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ringledger_domain::call::{Call, CallCommand, CallError, CallQuality, EndCause, NodeId, Progress, Reply};
+use ringledger_domain::{AccountId, CallId, QuoteId, E164};
+use sqlx::PgPool;
+
+use crate::ledger::{AccountService, Ledger, LedgerConfig};
+use crate::rates::RateService;
+use crate::store::PostgresStore;
+
+pub use config::CallsConfig;
+pub use sweep::{SweepReport, SWEEP_BATCH};
+
+/// Why a metering request could not be answered as asked; `code()` is the protocol's.
+#[derive(Debug, thiserror::Error)]
+pub enum CallsError {
+    #[error("{0}")]
+    Call(#[from] CallError),
+    #[error("{message}")]
+    Quote { code: &'static str, message: String },
+    #[error("the token's `sub` is not the media node that holds this call")]
+    OtherNode,
+    #[error("the call service is busy; try again shortly")]
+    Busy,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CallsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallsError::Call(e) => e.code(),
+            CallsError::Quote { code, .. } => code,
+            CallsError::OtherNode => "unauthorised",
+            CallsError::Busy => "busy",
+            CallsError::Internal(_) => "internal",
+        }
+    }
+
+    /// The limit a denial names: `(name, value)`.
+    pub fn limit(&self) -> Option<(&'static str, i64)> {
+        match self {
+            CallsError::Call(CallError::Denied(denial)) => denial.limit(),
+            _ => None,
+        }
+    }
+}
+
+/// A `start` the api checked at its edge: the call token's account and node, the number parsed.
+#[derive(Debug, Clone)]
+pub struct StartCall {
+    pub call_id: CallId,
+    pub account_id: AccountId,
+    pub node_id: NodeId,
+    pub quote_id: QuoteId,
+    pub number: E164,
+}
+
+/// A report after `start`.
+#[derive(Debug, Clone)]
+pub enum Report {
+    Progress(Progress),
+    Interim {
+        talk_ms: u64,
+    },
+    Stop {
+        talk_ms: u64,
+        cause: EndCause,
+        quality: Option<CallQuality>,
+    },
+}
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct CallService {
+    pool: PgPool,
+    calls: Ledger<Call, PostgresStore>,
+    accounts: AccountService<PostgresStore>,
+    rates: RateService,
+    config: Arc<CallsConfig>,
+}
+
+impl CallService {
+    pub fn new(
+        pool: PgPool,
+        store: Arc<PostgresStore>,
+        ledger: LedgerConfig,
+        accounts: AccountService<PostgresStore>,
+        rates: RateService,
+        config: CallsConfig,
+    ) -> CallService {
+        let calls = Ledger::with_appended(store, ledger, accounts.ledger().appended());
+        CallService {
+            pool,
+            calls,
+            accounts,
+            rates,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &CallsConfig {
+        &self.config
+    }
+
+    pub fn ledger(&self) -> &Ledger<Call, PostgresStore> {
+        &self.calls
+    }
+
+    /// `start`: check the quote, gather the caller's facts, place the call and reserve its
+    /// first grant. A retried start (same call id) gets the first answer.
+    pub async fn start(&self, start: &StartCall, now: DateTime<Utc>) -> Result<(Call, Reply), CallsError> {
+        let quote = self
+            .rates
+            .quote_for_call(start.quote_id, start.account_id, &start.number, now)
+            .await
+            .map_err(quote_error)?;
+        let caller = facts::gather(&self.pool, &self.accounts, start.account_id, start.call_id, now).await?;
+        let key = seal::account_key(&self.pool, start.account_id).await?;
+        let sealed = seal::seal(&key, start.call_id, start.number.digits())?;
+        let dialled = ringledger_domain::call::DialledNumber::parse(start.number.digits())
+            .map_err(|e| CallsError::Internal(e.to_string()))?;
+        let place = ringledger_domain::call::PlaceCall {
+            call_id: start.call_id,
+            account_id: start.account_id,
+            node_id: start.node_id.clone(),
+            dialled,
+            sealed,
+            quote,
+            caller,
+            limits: self.config.limits,
+            policy: self.config.policy,
+            now,
+        };
+        self.drive(start.call_id, CallCommand::PlaceCall(Box::new(place)))
+            .await
+    }
+
+    /// `progress`, `interim` or `stop` with its `seq`.
+    /// `node` is the requesting node (the JWT's `sub`): only the node holding the call may
+    /// report on it. Read from the stored call before the report is decided (one snapshot
+    /// and at most `snapshot_every` events).
+    pub async fn report(
+        &self,
+        node: &str,
+        call_id: CallId,
+        seq: u64,
+        report: Report,
+        now: DateTime<Utc>,
+    ) -> Result<(Call, Reply), CallsError> {
+        let stored = self
+            .calls
+            .load(&call_id.to_string())
+            .await
+            .map_err(|e| CallsError::Internal(e.to_string()))?;
+        match stored.terms() {
+            None => return Err(CallsError::Call(CallError::UnknownCall)),
+            Some(terms) if terms.node_id.as_str() != node => return Err(CallsError::OtherNode),
+            Some(_) => {}
+        }
+        let command = match report {
+            Report::Progress(progress) => CallCommand::ReportProgress { seq, progress, now },
+            Report::Interim { talk_ms } => CallCommand::ReportInterim { seq, talk_ms, now },
+            Report::Stop {
+                talk_ms,
+                cause,
+                quality,
+            } => CallCommand::ReportStop {
+                seq,
+                talk_ms,
+                cause,
+                quality,
+                now,
+            },
+        };
+        self.drive(call_id, command).await
+    }
+}
+
+/// The quote checks' refusals, by the protocol's codes.
+fn quote_error(e: crate::rates::RateError) -> CallsError {
+    use crate::rates::RateError as R;
+    match e {
+        R::NotFound(message) => CallsError::Quote {
+            code: "unknown_quote",
+            message,
+        },
+        R::Refused(message) => {
+            let code = if message.contains("another account") {
+                "quote_other_account"
+            } else if message.contains("another number") {
+                "quote_other_number"
+            } else if message.contains("expired") {
+                "quote_expired"
+            } else {
+                "invalid_call_token"
+            };
+            CallsError::Quote { code, message }
+        }
+        R::Busy => CallsError::Busy,
+        other => CallsError::Internal(other.to_string()),
+    }
+}

@@ -1,0 +1,188 @@
+//! Helpers for metering tests: an app on port 0 with metering secrets, a priced deck, a funded
+//! account, quotes, and a media node client that signs a fresh JWT per request.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ringledger_api::calls::{token, CallsConfig};
+use ringledger_api::config::{Config, Secret};
+use ringledger_api::ledger::Envelope;
+use ringledger_api::rates::{QuoteOutcome, QuoteRequest, RateService};
+use ringledger_api::startup::Application;
+use ringledger_domain::account::AccountCommand;
+use ringledger_domain::call::NodeId;
+use ringledger_domain::rates::quote::Quote;
+use ringledger_domain::{AccountId, CallId, Currency, GrantId, Money};
+use serde_json::Value;
+
+use crate::TestDb;
+
+pub const MEDIA_SECRET: &str = "media-secret-for-tests-0123456789abcdef";
+pub const CALL_TOKEN_SECRET: &str = "call-token-secret-for-tests-0123456789ab";
+pub const NODE: &str = "media-1";
+/// A Vodafone UK mobile: prefix 4477, $0.057 a minute billed per second in the test deck.
+pub const NUMBER: &str = "+447712345678";
+
+const DECK: &[u8] = include_bytes!("../fixtures/rates/twilio-voice.csv");
+
+pub fn usd(micros: i64) -> Money {
+    Money::from_micros(micros, Currency::USD)
+}
+
+/// The app under test and what drives it.
+pub struct Metering {
+    pub base: String,
+    /// The app's own call service (for the sweeper, which runs as a job in the app).
+    pub calls: ringledger_api::calls::CallService,
+    pub rates: RateService,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Metering {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Imports and activates the test deck, then starts the app with `calls`.
+pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Metering> {
+    let rates = crate::rates::service(db.pool.clone());
+    let status = crate::rates::import(&rates, DECK, &crate::rates::request("twilio-voice.csv", None)).await?;
+    crate::rates::activate(&rates, &status, false).await?;
+    let config = Config {
+        http_addr: ([127, 0, 0, 1], 0).into(),
+        database_url: Some(Secret::new(db.url.clone())),
+        media_secret: Some(Secret::new(MEDIA_SECRET)),
+        call_token_secret: Some(Secret::new(CALL_TOKEN_SECRET)),
+        calls,
+        ..Config::default()
+    };
+    let app = Application::build(config).await?;
+    let base = format!("http://{}", app.local_addr());
+    let calls = app.state().calls.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    Ok(Metering {
+        base,
+        calls,
+        rates,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        stop: Some(stop),
+    })
+}
+
+/// Opens an account holding `micros` of promotional credit.
+pub async fn funded_account(db: &TestDb, micros: i64) -> anyhow::Result<AccountId> {
+    let accounts = crate::accounts::service(db.pool.clone());
+    let account = AccountId::new_v7();
+    crate::accounts::open(&accounts, account).await?;
+    let grant = AccountCommand::GrantCredit {
+        grant_id: GrantId::new_v7(),
+        amount: usd(micros),
+        promotion: "test".into(),
+    };
+    accounts.execute(account, Envelope::new(grant)).await?;
+    // Quotes read the available credit from the balances projection.
+    let balances = ringledger_projections::by_name("balances")?;
+    let version = ringledger_projections::versions::ensure_live(&db.pool, balances.as_ref()).await?;
+    let runner = ringledger_projections::Runner::new(
+        db.pool.clone(),
+        balances,
+        version,
+        ringledger_projections::RunnerConfig::default(),
+    );
+    crate::eventually(Duration::from_secs(30), || async {
+        runner.catch_up(None, |_| {}).await.ok()?;
+        let seen: Option<i64> =
+            sqlx::query_scalar("SELECT available_micros FROM balances WHERE account_id = $1")
+                .bind(account.0)
+                .fetch_optional(&db.pool)
+                .await
+                .ok()?;
+        seen.filter(|a| *a == micros)
+    })
+    .await?;
+    Ok(account)
+}
+
+impl Metering {
+    pub async fn quote(&self, account: AccountId) -> anyhow::Result<Quote> {
+        let request = QuoteRequest {
+            account_id: account,
+            number: NUMBER.into(),
+            region: None,
+        };
+        match self.rates.quote(&request, Utc::now()).await? {
+            QuoteOutcome::Quoted { quote, .. } => Ok(quote),
+            other => anyhow::bail!("expected a quote, got {other:?}"),
+        }
+    }
+
+    /// A call token for `account` on the test node, and the call it starts.
+    pub fn call_token(&self, account: AccountId) -> anyhow::Result<(String, CallId)> {
+        let node = NodeId::parse(NODE)?;
+        let now = Utc::now().timestamp();
+        Ok(token::mint_call(
+            "user-1",
+            account,
+            &node,
+            CALL_TOKEN_SECRET.as_bytes(),
+            now,
+            60,
+        )?)
+    }
+
+    /// POSTs `body` to `/metering/v1/{path}` with a fresh media JWT.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let jwt = token::mint_media(NODE, MEDIA_SECRET.as_bytes(), Utc::now().timestamp(), 30)?;
+        self.post_with(path, body, Some(&jwt)).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        jwt: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .post(format!("{}/metering/v1/{path}", self.base))
+            .json(body);
+        if let Some(jwt) = jwt {
+            request = request.bearer_auth(jwt);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// Quotes and starts a call for `account`.
+    pub async fn start_call(&self, account: AccountId) -> anyhow::Result<(CallId, u16, Value)> {
+        let quote = self.quote(account).await?;
+        let (call_token, call_id) = self.call_token(account)?;
+        let body = serde_json::json!({
+            "call_token": call_token, "quote_id": quote.id.to_string(), "destination": NUMBER,
+            "leg_id": "leg-1", "sent_at": Utc::now().to_rfc3339(),
+        });
+        let (status, answer) = self.post("start", &body).await?;
+        Ok((call_id, status, answer))
+    }
+}
+
+/// Events on one call's stream.
+pub async fn call_events(db: &TestDb, call: CallId) -> anyhow::Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = 'Call' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(call.to_string())
+    .fetch_all(&db.pool)
+    .await?)
+}
