@@ -65,12 +65,15 @@ pub fn gauge_count(n: impl TryInto<u32>) -> u32 {
     n.try_into().unwrap_or(u32::MAX)
 }
 
+/// Streams of accounts, calls and rate decks are named by a UUID; `kind` names the stream
+/// in the error.
+pub(crate) fn stream_uuid(event: &RecordedEvent, kind: &str) -> Result<uuid::Uuid, ProjectionError> {
+    uuid::Uuid::parse_str(&event.aggregate_id).map_err(|_| {
+        ProjectionError::Corrupt(format!("{kind} stream id `{}` is not a UUID", event.aggregate_id))
+    })
+}
+
 /// Account streams are named by the account's UUID.
 pub(crate) fn account_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, ProjectionError> {
-    uuid::Uuid::parse_str(&event.aggregate_id).map_err(|_| {
-        ProjectionError::Corrupt(format!(
-            "account stream id `{}` is not a UUID",
-            event.aggregate_id
-        ))
-    })
+    stream_uuid(event, "account")
 }

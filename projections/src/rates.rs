@@ -122,15 +122,6 @@ async fn apply_batch(
     Ok(())
 }
 
-fn deck_uuid(recorded: &RecordedEvent) -> Result<Uuid, ProjectionError> {
-    Uuid::parse_str(&recorded.aggregate_id).map_err(|_| {
-        ProjectionError::Corrupt(format!(
-            "rate deck stream id `{}` is not a UUID",
-            recorded.aggregate_id
-        ))
-    })
-}
-
 /// Applies one deck event; true when the active deck may have changed.
 async fn apply_deck(
     conn: &mut PgConnection,
@@ -138,7 +129,7 @@ async fn apply_deck(
     recorded: &RecordedEvent,
 ) -> Result<bool, ProjectionError> {
     let decks = versioned("rate_decks", version);
-    let deck_id = deck_uuid(recorded)?;
+    let deck_id = crate::stream_uuid(recorded, "rate deck")?;
     if recorded.event_type == "RateDeckRowsImported" {
         let chunk: RowsImported = recorded.decode()?;
         return apply_chunk(conn, version, deck_id, &chunk.rows).await;

@@ -192,12 +192,6 @@ impl Projection for CallLog {
     }
 }
 
-fn call_uuid(event: &RecordedEvent) -> Result<Uuid, ProjectionError> {
-    Uuid::parse_str(&event.aggregate_id).map_err(|_| {
-        ProjectionError::Corrupt(format!("call stream id `{}` is not a UUID", event.aggregate_id))
-    })
-}
-
 async fn apply_call_log(
     conn: &mut PgConnection,
     version: i32,
@@ -207,7 +201,7 @@ async fn apply_call_log(
     let active = versioned("active_calls", version);
     let mut rows: HashMap<Uuid, CallLogRow> = HashMap::new();
     for recorded in events {
-        let id = call_uuid(recorded)?;
+        let id = crate::stream_uuid(recorded, "call")?;
         let event: CallEvent = recorded.decode()?;
         let row = match rows.entry(id) {
             Entry::Occupied(row) => row.into_mut(),
