@@ -13,4 +13,5 @@ pub mod notify;
 pub mod rates;
 pub mod startup;
 pub mod store;
+pub mod stripe;
 pub mod telemetry;

@@ -676,7 +676,12 @@ async fn expired_sessions_are_pruned_by_the_maintenance_job() {
         .execute(&app.pool)
         .await
         .unwrap();
-    // The recurring job is due at start-up; a fresh schedule makes it run again now.
+    // The recurring job is due at start-up and may already have run before the sessions expired;
+    // making its schedule due again has the ticker enqueue a fresh run whatever state it is in.
+    sqlx::query("UPDATE recurring_jobs SET next_run_at = now() WHERE name = 'prune_sessions'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE jobs SET run_at = now() WHERE kind = 'prune_sessions' AND status = 'queued'")
         .execute(&app.pool)
         .await
