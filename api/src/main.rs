@@ -132,7 +132,7 @@ async fn stripe_sim(config: &Config, args: SimArgs) -> anyhow::Result<()> {
         api.trim_end_matches('/')
     );
     tracing::info!(addr = %sim.local_addr(), "stripe-sim listening");
-    let _ = tokio::signal::ctrl_c().await;
+    ringledger_api::startup::shutdown_signal().await;
     sim.stop().await;
     Ok(())
 }

@@ -274,7 +274,8 @@ async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
         .context("connecting to Postgres")
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
