@@ -294,6 +294,12 @@ async fn the_success_page_shows_processing_and_only_its_owner_sees_it() {
     let anonymous = app.browser().get("/account/balance.json").await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(b.get("/account/credit/cancel").await.status, StatusCode::OK);
+    // The offers' admin page is for admins only.
+    assert_eq!(b.get("/admin/top-up").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.browser().get("/admin/top-up").await.location(),
+        Some("/signin")
+    );
     app.stop().await;
     sim.stop().await;
 }

@@ -139,10 +139,10 @@ impl CheckoutService {
             )
             .await?;
         metrics::counter!("topup_offers_changed_total").increment(1);
-        let version = outcome.events.iter().map(|c| match &c.event {
+        let mut version = outcome.events.iter().map(|c| match &c.event {
             ringledger_domain::topup::OffersEvent::TopUpOffersChanged { version, .. } => *version,
         });
-        Ok(version.last().unwrap_or_default())
+        Ok(version.next_back().unwrap_or_default())
     }
 
     /// Creates the Checkout Session for `choice` and returns the URL of its payment page. The

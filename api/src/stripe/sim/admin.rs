@@ -55,7 +55,7 @@ fn trigger(
     f: impl FnOnce() -> Result<(Value, String), Refusal>,
 ) -> Response {
     if let Err(res) = authorize(state, headers) {
-        return res;
+        return *res;
     }
     match f() {
         Ok((object, event)) => {
@@ -68,7 +68,7 @@ fn trigger(
 
 async fn events(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Response {
     if let Err(res) = authorize(&state, &headers) {
-        return res;
+        return *res;
     }
     let list: Vec<Value> = state
         .events()
@@ -91,7 +91,7 @@ async fn redeliver(
     Query(p): Query<Params>,
 ) -> Response {
     if let Err(res) = authorize(&state, &headers) {
-        return res;
+        return *res;
     }
     if state.event_body(&id).is_none() {
         return answer(super::state::missing("event", &id, "id"));

@@ -32,7 +32,7 @@ pub(super) fn answer((status, body): Refusal) -> Response {
 }
 
 /// Refuses a request without our secret key, as Stripe does (the key is never echoed whole).
-pub(super) fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -55,10 +55,8 @@ pub(super) fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), Res
     } else {
         format!("Invalid API Key provided: sk_****{tail}")
     };
-    Err(answer((
-        401,
-        objects::error("invalid_request_error", None, None, &message),
-    )))
+    let body = objects::error("invalid_request_error", None, None, &message);
+    Err(Box::new(answer((401, body))))
 }
 
 /// A parsed form: Stripe's bracket keys kept as they are.
@@ -150,7 +148,7 @@ fn idempotent(
 
 async fn create_session(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(res) = authorize(&state, &headers) {
-        return res;
+        return *res;
     }
     let form = match Form::parse(&body) {
         Ok(f) => f,
@@ -226,7 +224,7 @@ async fn retrieve_session(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(res) = authorize(&state, &headers) {
-        return res;
+        return *res;
     }
     match state.session_json(&id) {
         Some(json) => answer((200, json)),
@@ -236,7 +234,7 @@ async fn retrieve_session(
 
 async fn create_refund(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(res) = authorize(&state, &headers) {
-        return res;
+        return *res;
     }
     let form = match Form::parse(&body) {
         Ok(f) => f,
@@ -278,7 +276,7 @@ async fn retrieve_payment_intent(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(res) = authorize(&state, &headers) {
-        return res;
+        return *res;
     }
     match state.payment_intent_json(&id) {
         Some(json) => answer((200, json)),
