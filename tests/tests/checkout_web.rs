@@ -303,3 +303,83 @@ async fn the_success_page_shows_processing_and_only_its_owner_sees_it() {
     app.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn admins_change_the_offers_as_a_new_version_on_a_csrf_protected_form() {
+    use ringledger_api::auth::passwords::Password;
+    use ringledger_api::auth::{totp, Email};
+
+    let (app, sim, _endpoint) = app_with_sim().await;
+    app.auth
+        .create_admin(
+            &Email::parse("boss@example.com").unwrap(),
+            Password::new(PASSWORD),
+        )
+        .await
+        .unwrap();
+    let mut admin = app.browser();
+    admin.sign_in("boss@example.com", PASSWORD).await;
+    assert_eq!(
+        admin.get("/admin/top-up").await.location(),
+        Some("/account/two-factor")
+    );
+    let page = admin.get("/account/two-factor").await;
+    let secret = totp_rs::Secret::Encoded(testid(&page.body, "totp-secret").unwrap())
+        .to_bytes()
+        .unwrap();
+    let code = totp::current_code(&secret);
+    let res = admin
+        .submit("/account/two-factor", "/account/two-factor", &[("code", &code)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    let page = admin.get("/admin/top-up").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(testid(&page.body, "offers-version").as_deref(), Some("version 1"));
+    assert!(
+        page.body.contains("25 25 5\n50 50 10"),
+        "the form shows the offers in force"
+    );
+    let fields = |tiers: &'static str| {
+        vec![
+            ("currency", "USD"),
+            ("tiers", tiers),
+            ("custom_min", "5"),
+            ("custom_max", "200"),
+        ]
+    };
+    let forged = admin.post("/admin/top-up", &fields("10 10 0")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let bad = admin
+        .submit("/admin/top-up", "/admin/top-up", &fields("10 ten 0"))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(testid(&bad.body, "offers-error")
+        .unwrap()
+        .starts_with("tier line 1:"));
+    let saved = admin
+        .submit("/admin/top-up", "/admin/top-up", &fields("10 10 0\n30 30 7.5"))
+        .await;
+    assert_eq!(saved.location(), Some("/admin/top-up"), "{}", saved.body);
+    let page = admin.get("/admin/top-up").await;
+    assert_eq!(testid(&page.body, "offers-version").as_deref(), Some("version 2"));
+    let offers = app.checkout.offers().await.unwrap();
+    let tiers: Vec<(&str, u32)> = offers
+        .offers()
+        .unwrap()
+        .tiers
+        .iter()
+        .map(|t| (t.id.as_str(), t.bonus_bps))
+        .collect();
+    assert_eq!(tiers, vec![("10", 0), ("30", 750)]);
+
+    // Customers see the new tiers.
+    let mut customer = app.confirmed_user("shopper@example.com").await;
+    customer.sign_in("shopper@example.com", PASSWORD).await;
+    let buy = customer.get("/account/credit").await;
+    assert!(buy.body.contains("Buy 30.00 USD") && !buy.body.contains("Buy 5.00 USD"));
+    assert!(buy.body.contains("+ 2.25 USD bonus credit"));
+    assert!(buy.body.contains("Between 5.00 USD and 200.00 USD."));
+    app.stop().await;
+    sim.stop().await;
+}
