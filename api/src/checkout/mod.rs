@@ -138,7 +138,7 @@ impl CheckoutService {
                 Envelope::new(OffersCommand::SetOffers { offers, actor }),
             )
             .await?;
-        metrics::counter!("topup_offers_changed_total").increment(1);
+        metrics::counter!("ringledger_topup_offers_changed_total").increment(1);
         let mut version = outcome.events.iter().map(|c| match &c.event {
             ringledger_domain::topup::OffersEvent::TopUpOffersChanged { version, .. } => *version,
         });
@@ -185,7 +185,7 @@ impl CheckoutService {
             Ok(_) => "created",
             Err(e) => e.kind(),
         };
-        metrics::counter!("checkout_sessions_total", "outcome" => outcome).increment(1);
+        metrics::counter!("ringledger_checkout_sessions_total", "outcome" => outcome).increment(1);
         let created = created?;
         tracing::info!(account = %account.0, session = %created.id, tier = %terms.tier, terms_version = terms.terms_version, "checkout session created");
         created.url.ok_or(CheckoutError::NoUrl)

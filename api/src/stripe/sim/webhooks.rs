@@ -62,7 +62,8 @@ pub(super) fn deliver(state: &Arc<SimState>, event_id: String) {
                 Ok(s) => (Some(s), None),
                 Err(e) => (None, Some(e)),
             };
-            metrics::counter!("stripe_sim_webhook_attempts_total", "outcome" => if ok { "delivered" } else { "failed" })
+            let label = if ok { "delivered" } else { "failed" };
+            metrics::counter!("ringledger_stripe_sim_webhook_attempts_total", "outcome" => label)
                 .increment(1);
             tracing::info!(event = %event_id, attempt, status, error = error.as_deref(), "stripe-sim: webhook attempt");
             state.record_attempt(
