@@ -187,7 +187,13 @@ impl CheckoutService {
         };
         metrics::counter!("ringledger_checkout_sessions_total", "outcome" => outcome).increment(1);
         let created = created?;
-        tracing::info!(account = %account.0, session = %created.id, tier = %terms.tier, terms_version = terms.terms_version, "checkout session created");
+        tracing::info!(
+            account = %account.0,
+            session = %created.id,
+            tier = %terms.tier,
+            terms_version = terms.terms_version,
+            "checkout session created"
+        );
         created.url.ok_or(CheckoutError::NoUrl)
     }
 

@@ -1,8 +1,8 @@
 //! The Stripe API subset: `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
-//! `POST /v1/refunds`, and `GET /v1/payment_intents/{id}` (its metadata names the account, for a
-//! refund or dispute that arrives before its purchase). Form-encoded bodies with Stripe's bracket keys, the secret key as a
-//! Bearer token, and `Idempotency-Key` honoured (same key and parameters: the first answer; other
-//! parameters: an `idempotency_error`).
+//! `POST /v1/refunds`, and `GET /v1/payment_intents/{id}` (its metadata names the account, for
+//! a refund or dispute that arrives before its purchase). Form-encoded bodies with Stripe's
+//! bracket keys, the secret key as a Bearer token, and `Idempotency-Key` honoured (same key and
+//! parameters: the first answer; other parameters: an `idempotency_error`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -65,7 +65,8 @@ pub(super) fn deliver(state: &Arc<SimState>, event_id: String) {
             let label = if ok { "delivered" } else { "failed" };
             metrics::counter!("ringledger_stripe_sim_webhook_attempts_total", "outcome" => label)
                 .increment(1);
-            tracing::info!(event = %event_id, attempt, status, error = error.as_deref(), "stripe-sim: webhook attempt");
+            let error_text = error.as_deref();
+            tracing::info!(event = %event_id, attempt, status, error = error_text, "stripe-sim: webhook attempt");
             state.record_attempt(
                 &event_id,
                 DeliveryAttempt {
