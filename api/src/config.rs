@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
 use crate::calls::CallsConfig;
+use crate::checkout::CheckoutConfig;
 use crate::ledger::LedgerConfig;
 use crate::rates::RatesConfig;
 
@@ -74,8 +75,13 @@ pub struct Config {
     pub log_format: Option<LogFormat>,
     pub ledger: LedgerConfig,
     pub rates: RatesConfig,
+    /// Stripe's API (`https://api.stripe.com`); development points it at `ringledger stripe-sim`.
+    pub stripe_api_base: String,
+    /// The Stripe secret key (`sk_…`, secret). Unset: the buy page says payments are off.
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
+    /// Top-up offers' defaults and the product name on the payment page.
+    pub checkout: CheckoutConfig,
     pub turn_secret: Option<Secret>,
     /// Where mail is sent, e.g. `smtp://127.0.0.1:2525` or `smtps://user@mail.example.com`
     /// (never with a password: that is `smtp_password`). Unset in development: `serve` starts
@@ -112,8 +118,10 @@ impl Default for Config {
             log_format: None,
             ledger: LedgerConfig::default(),
             rates: RatesConfig::default(),
+            stripe_api_base: crate::stripe::client::DEFAULT_BASE_URL.to_owned(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
+            checkout: CheckoutConfig::default(),
             turn_secret: None,
             smtp_url: None,
             smtp_password: None,
@@ -137,8 +145,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_format",
     "ledger",
     "rates",
+    "stripe_api_base",
     "stripe_secret_key",
     "stripe_webhook_secret",
+    "checkout",
     "turn_secret",
     "smtp_url",
     "smtp_password",
@@ -174,6 +184,10 @@ pub enum ConfigError {
     MissingForProduction(String),
     #[error("{0} must be at least 32 bytes; generate one with `openssl rand -hex 32`")]
     SecretTooShort(&'static str),
+    #[error("production mode needs real Stripe settings: {0}")]
+    StripeForProduction(&'static str),
+    #[error("checkout.currency `{0}` is not a currency code; use three capital letters such as USD")]
+    CheckoutCurrency(String),
     #[error("configuration `calls`: {0}")]
     Calls(ringledger_domain::call::LimitsError),
 }
@@ -259,8 +273,43 @@ impl Config {
                 return Err(ConfigError::SecretTooShort(name));
             }
         }
+        if self.mode == Mode::Production {
+            self.check_stripe_for_production()?;
+        }
+        if ringledger_domain::Currency::parse(&self.checkout.currency).is_err() {
+            return Err(ConfigError::CheckoutCurrency(self.checkout.currency.clone()));
+        }
         self.calls.validate().map_err(ConfigError::Calls)?;
         Ok(self)
+    }
+
+    /// Production talks to Stripe itself: no test double, no made-up keys.
+    fn check_stripe_for_production(&self) -> Result<(), ConfigError> {
+        if !self.stripe_api_base.starts_with("https://") {
+            return Err(ConfigError::StripeForProduction(
+                "stripe_api_base must be https (the Stripe test double is for development only)",
+            ));
+        }
+        let key_ok = self.stripe_secret_key.as_ref().is_some_and(|k| {
+            ["sk_live_", "sk_test_", "rk_live_", "rk_test_"]
+                .iter()
+                .any(|p| k.expose().starts_with(p) && k.expose().len() > p.len() + 8)
+        });
+        if !key_ok {
+            return Err(ConfigError::StripeForProduction(
+                "RINGLEDGER_STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_… or rk_…)",
+            ));
+        }
+        let whsec_ok = self
+            .stripe_webhook_secret
+            .as_ref()
+            .is_some_and(|w| w.expose().starts_with("whsec_") && w.expose().len() > 14);
+        if !whsec_ok {
+            return Err(ConfigError::StripeForProduction(
+                "RINGLEDGER_STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret (whsec_…)",
+            ));
+        }
+        Ok(())
     }
 
     pub fn log_format(&self) -> LogFormat {
@@ -324,8 +373,8 @@ mod tests {
                 err.contains("RINGLEDGER_STRIPE_SECRET_KEY") && !err.contains("DATABASE_URL"),
                 "{err}"
             );
-            jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk");
-            jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "wh");
+            jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk_live_0123456789abcdef");
+            jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdef");
             jail.set_env("RINGLEDGER_TURN_SECRET", "t");
             jail.set_env("RINGLEDGER_SMTP_URL", "smtps://mailer@mail.example.com");
             assert!(Config::load(None)
@@ -344,6 +393,46 @@ mod tests {
             assert!(err.contains("at least 32 bytes"), "{err}");
             jail.set_env("RINGLEDGER_MEDIA_SECRET", "m".repeat(32));
             assert!(Config::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_the_stripe_test_double_and_made_up_keys() {
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in [
+                ("RINGLEDGER_MODE", "production"),
+                ("DATABASE_URL", "postgres://db/x"),
+                ("RINGLEDGER_STRIPE_SECRET_KEY", "sk_live_0123456789abcdef"),
+                ("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
+                ("RINGLEDGER_TURN_SECRET", "t"),
+                ("RINGLEDGER_SMTP_URL", "smtps://mailer@mail.example.com"),
+                (
+                    "RINGLEDGER_TOTP_ENCRYPTION_KEY",
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                ),
+            ] {
+                jail.set_env(k, v);
+            }
+            jail.set_env("RINGLEDGER_MEDIA_SECRET", "m".repeat(32));
+            jail.set_env("RINGLEDGER_CALL_TOKEN_SECRET", "c".repeat(32));
+            assert!(Config::load(None).is_ok());
+            jail.set_env("RINGLEDGER_STRIPE_API_BASE", "http://127.0.0.1:12111");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("stripe_api_base must be https"), "{err}");
+            jail.set_env("RINGLEDGER_STRIPE_API_BASE", "https://api.stripe.com");
+            jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sim-key");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("sk_") && !err.contains("sim-key"), "{err}");
+            jail.set_env("RINGLEDGER_STRIPE_SECRET_KEY", "sk_live_0123456789abcdef");
+            jail.set_env("RINGLEDGER_STRIPE_WEBHOOK_SECRET", "secret");
+            assert!(Config::load(None).unwrap_err().to_string().contains("whsec_"));
+            jail.set_env("RINGLEDGER_MODE", "development");
+            jail.set_env("RINGLEDGER_CHECKOUT__CURRENCY", "usd");
+            assert!(Config::load(None)
+                .unwrap_err()
+                .to_string()
+                .contains("checkout.currency"));
             Ok(())
         });
     }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod background;
 pub mod calls;
+pub mod checkout;
 pub mod config;
 pub mod devdb;
 pub mod http;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use ringledger_api::config::Config;
+use ringledger_api::config::{Config, Mode};
 use ringledger_api::startup::{Application, MIGRATOR};
 use ringledger_api::telemetry;
 
@@ -31,6 +31,11 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Run the Stripe test double (development only): Stripe's API for Checkout Sessions and
+    /// Refunds, a hosted checkout page with test cards, signed webhooks with retries, and admin
+    /// endpoints for refunds and disputes (docs/stripe.md). It shares RINGLEDGER_STRIPE_SECRET_KEY,
+    /// RINGLEDGER_STRIPE_WEBHOOK_SECRET and RINGLEDGER_STRIPE_API_BASE (where it listens) with the api.
+    StripeSim(SimArgs),
     /// Manage admins.
     Admin {
         #[command(subcommand)]
@@ -49,6 +54,87 @@ enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Where to listen (default: the host and port of stripe_api_base).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Where webhooks are POSTed (default: the api's /webhooks/stripe, from public_url or
+    /// http_addr).
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// Attempts per webhook delivery, the first included.
+    #[arg(long, default_value_t = 8)]
+    max_attempts: u32,
+    /// Wait before the first retry, doubled after each failure (Stripe's spans days).
+    #[arg(long, default_value_t = 1_000)]
+    first_retry_ms: u64,
+    /// Longest wait between retries.
+    #[arg(long, default_value_t = 60_000)]
+    max_retry_ms: u64,
+    /// How long the endpoint has to answer one delivery.
+    #[arg(long, default_value_t = 10_000)]
+    attempt_timeout_ms: u64,
+    /// How long a "pay later" bank transfer takes to settle.
+    #[arg(long, default_value_t = 5_000)]
+    async_settle_ms: u64,
+}
+
+async fn stripe_sim(config: &Config, args: SimArgs) -> anyhow::Result<()> {
+    use ringledger_api::stripe::sim::{RetryPolicy, SimConfig, StripeSim};
+    anyhow::ensure!(
+        config.mode == Mode::Development,
+        "stripe-sim is a development double; it does not run in production mode"
+    );
+    let (Some(key), Some(secret)) = (&config.stripe_secret_key, &config.stripe_webhook_secret) else {
+        anyhow::bail!("stripe-sim needs RINGLEDGER_STRIPE_SECRET_KEY and RINGLEDGER_STRIPE_WEBHOOK_SECRET (shared with the api)");
+    };
+    let listen = match args.listen {
+        Some(addr) => addr,
+        None => {
+            let host = config
+                .stripe_api_base
+                .strip_prefix("http://")
+                .map(|rest| rest.trim_end_matches('/'))
+                .ok_or_else(|| anyhow::anyhow!("set RINGLEDGER_STRIPE_API_BASE to the double's address (e.g. http://127.0.0.1:12111) or pass --listen"))?;
+            tokio::net::lookup_host(host)
+                .await?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("stripe_api_base `{host}` does not resolve"))?
+        }
+    };
+    let api = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.http_addr));
+    let sim_config = SimConfig {
+        webhook_url: Some(
+            args.webhook_url
+                .unwrap_or_else(|| format!("{}/webhooks/stripe", api.trim_end_matches('/'))),
+        ),
+        public_url: None,
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts,
+            first_retry_ms: args.first_retry_ms,
+            max_retry_ms: args.max_retry_ms,
+            attempt_timeout_ms: args.attempt_timeout_ms,
+            ..RetryPolicy::default()
+        },
+        async_settle_ms: args.async_settle_ms,
+        ..SimConfig::new(key.clone(), secret.clone())
+    };
+    let sim = StripeSim::start(listen, sim_config).await?;
+    println!(
+        "Stripe test double is up at {} (webhooks to {}/webhooks/stripe)",
+        sim.base_url(),
+        api.trim_end_matches('/')
+    );
+    tracing::info!(addr = %sim.local_addr(), "stripe-sim listening");
+    ringledger_api::startup::shutdown_signal().await;
+    sim.stop().await;
+    Ok(())
 }
 
 #[tokio::main]
@@ -74,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%addr, "listening");
             app.run_until_stopped().await
         }
+        Command::StripeSim(args) => stripe_sim(&config, args).await,
         Command::Migrate => {
             let url = config
                 .database_url

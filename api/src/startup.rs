@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::auth::AuthService;
 use crate::calls::CallService;
+use crate::checkout::CheckoutService;
 use crate::config::{Config, Mode};
 use crate::devdb::{self, PrivatePostgres};
 use crate::http::metering::MeteringSecrets;
@@ -23,6 +24,7 @@ use crate::ledger::AccountService;
 use crate::mail::catcher::{CatcherLimits, MailCatcher};
 use crate::rates::RateService;
 use crate::store::PostgresStore;
+use crate::stripe::client::StripeClient;
 
 /// The migrations of this build, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -66,7 +68,7 @@ impl Application {
         );
         let calls = CallService::new(
             pool.clone(),
-            store,
+            store.clone(),
             config.ledger.clone(),
             accounts.clone(),
             rates.clone(),
@@ -86,6 +88,7 @@ impl Application {
                 .map_or(config.http_addr.port(), |a| a.port());
             format!("http://127.0.0.1:{port}")
         });
+        let checkout = checkout_setup(&config, store, accounts.ledger().appended(), &public_url).await?;
         let secret_box = crate::auth::secret_box::SecretBox::from_config(&config)?;
         let auth = AuthService::new(
             pool.clone(),
@@ -104,6 +107,7 @@ impl Application {
             auth,
             calls,
             metering,
+            checkout,
         };
         Ok(Application {
             listener,
@@ -219,6 +223,36 @@ async fn mail_setup(
     Ok((mailer, Some(catcher)))
 }
 
+/// The Stripe client (when a key is configured) and the checkout service, with the default
+/// top-up offers set on a fresh database.
+async fn checkout_setup(
+    config: &Config,
+    store: Arc<PostgresStore>,
+    appended: Arc<Notify>,
+    public_url: &str,
+) -> anyhow::Result<CheckoutService> {
+    let stripe = match &config.stripe_secret_key {
+        Some(key) => Some(StripeClient::new(&config.stripe_api_base, key.clone())?),
+        None => {
+            tracing::warn!("no stripe_secret_key: the buy page says payments are not set up");
+            None
+        }
+    };
+    let checkout = CheckoutService::new(
+        store,
+        config.ledger.clone(),
+        appended,
+        stripe,
+        config.checkout.clone(),
+        public_url.to_owned(),
+    );
+    checkout
+        .seed_defaults()
+        .await
+        .context("setting the default top-up offers")?;
+    Ok(checkout)
+}
+
 /// Connections the process holds for itself: a LISTEN per projection runner and per job pool,
 /// and the claim, tick and notify loops. Below this, requests and background work would
 /// starve each other.
@@ -240,7 +274,8 @@ async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
         .context("connecting to Postgres")
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

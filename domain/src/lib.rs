@@ -10,6 +10,7 @@ pub mod money;
 pub mod postings;
 pub mod rates;
 pub mod rating;
+pub mod topup;
 
 pub use e164::{ParseNumberError, Region, UnknownRegion, E164};
 pub use ids::{AccountId, ActorId, CallId, DeckId, DisputeId, GrantId, PaymentId, QuoteId, ReservationId};

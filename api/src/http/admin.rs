@@ -65,6 +65,11 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
             detail: format!("{queued} queued, {dead} dead letters (`ringledger-replay jobs`)"),
         },
         Section {
+            name: "Top-up offers",
+            detail: "tiers, bonuses and the custom range customers buy credit in, at /admin/top-up"
+                .to_owned(),
+        },
+        Section {
             name: "Operations",
             detail: "health at /healthz and /readyz, metrics at /metrics".to_owned(),
         },

@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("app.css", CSS),
     asset!("app.js", JS),
     asset!("controllers/index.js", JS),
+    asset!("controllers/balance_poll_controller.js", JS),
     asset!("controllers/flash_controller.js", JS),
     asset!("controllers/password_visibility_controller.js", JS),
     asset!("vendor/turbo.js", JS),

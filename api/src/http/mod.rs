@@ -2,8 +2,10 @@
 
 mod account;
 mod admin;
+mod admin_topup;
 mod assets;
 mod auth;
+mod checkout;
 mod dev_mailbox;
 mod error;
 mod health;
@@ -21,6 +23,7 @@ pub use error::Error;
 
 use crate::auth::AuthService;
 use crate::calls::CallService;
+use crate::checkout::CheckoutService;
 use crate::ledger::AccountService;
 use crate::rates::RateService;
 use crate::store::PostgresStore;
@@ -39,6 +42,8 @@ pub struct AppState {
     pub auth: AuthService,
     pub calls: CallService,
     pub metering: metering::MeteringSecrets,
+    /// Top-up offers and Stripe Checkout.
+    pub checkout: CheckoutService,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -53,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(admin_topup::router())
+        .merge(checkout::router())
         .merge(rates::signed_in_router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::context));
     Router::new()

@@ -115,21 +115,32 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-/// CSP without inline script or style, and the other headers every response carries.
+/// The CSP: no inline script or style; forms post to us, and to `form_origin` when given.
+pub fn content_security_policy(form_origin: Option<&str>) -> String {
+    // The one inline style allowed is Turbo's progress-bar stylesheet, by its hash
+    // (tests/browser/auth.mjs fails on any CSP violation, so a Turbo update that changes
+    // it is caught).
+    let form_action = match form_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; \
+         style-src 'self' 'sha256-WAyOw4V+FqDc35lQPyRADLBWbuNK8ahvYEaQIYF1+Ps='; img-src 'self' data:; \
+         frame-ancestors 'none'; base-uri 'self'; form-action {form_action}"
+    )
+}
+
+/// The CSP (unless the page set its own) and the other headers every response carries.
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            // The one inline style allowed is Turbo's progress-bar stylesheet, by its hash
-            // (tests/browser/auth.mjs fails on any CSP violation, so a Turbo update that changes
-            // it is caught).
-            "default-src 'self'; script-src 'self'; \
-             style-src 'self' 'sha256-WAyOw4V+FqDc35lQPyRADLBWbuNK8ahvYEaQIYF1+Ps='; img-src 'self' data:; \
-             frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-        ),
-    );
+    // A page may widen its own policy (the buy page's form redirects to Stripe).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        if let Ok(v) = HeaderValue::from_str(&content_security_policy(None)) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -12,6 +12,7 @@
 mod account;
 mod call;
 mod rates;
+mod topup;
 mod worker;
 
 use std::collections::HashMap;

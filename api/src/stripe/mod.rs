@@ -1,4 +1,6 @@
-//! Stripe: the webhook signature scheme shared by our verifier and the development test double.
-//! Checkout, the client and the test double build on it (issue 8).
+//! Stripe: the webhook signature scheme shared by our verifier and the development test double,
+//! the API client Checkout and refunds use, and the double itself (`ringledger stripe-sim`).
 
+pub mod client;
 pub mod signature;
+pub mod sim;

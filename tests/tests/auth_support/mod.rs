@@ -20,6 +20,7 @@ pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
     pub auth: ringledger_api::auth::AuthService,
+    pub checkout: ringledger_api::checkout::CheckoutService,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub db: TestDb,
@@ -27,17 +28,24 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(auth: AuthConfig) -> TestApp {
+        Self::start_with(auth, |_| {}).await
+    }
+
+    /// The app with `customize` applied to its configuration (e.g. Stripe settings).
+    pub async fn start_with(auth: AuthConfig, customize: impl FnOnce(&mut Config)) -> TestApp {
         let db = TestDb::create().await.expect("test database");
-        let config = Config {
+        let mut config = Config {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             database_url: Some(Secret::new(db.url.clone())),
             database_max_connections: 4,
             auth,
             ..Config::default()
         };
+        customize(&mut config);
         let app = Application::build(config).await.expect("application builds");
         let base = format!("http://{}", app.local_addr());
         let auth = app.state().auth.clone();
+        let checkout = app.state().checkout.clone();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stop_rx.await;
@@ -46,6 +54,7 @@ impl TestApp {
             base,
             pool: db.pool.clone(),
             auth,
+            checkout,
             stop: Some(stop),
             server: Some(server),
             db,
