@@ -9,3 +9,5 @@ pub mod msg;
 pub mod sdp;
 pub mod server_tx;
 pub mod timers;
+#[cfg(test)]
+mod tx_props;
