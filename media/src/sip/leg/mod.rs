@@ -227,7 +227,10 @@ impl Leg {
                 self.cancel_wanted = true;
                 Vec::new()
             }
-            Phase::Early => self.send_cancel(),
+            Phase::Early => {
+                self.cancel_wanted = true;
+                self.send_cancel()
+            }
             Phase::Confirmed => self.send_bye(None),
             Phase::Ending | Phase::Over => Vec::new(),
         }
@@ -446,7 +449,7 @@ impl Leg {
     fn invite_response(&mut self, status: u16, resp: &rsip::Response) -> Vec<LegOutput> {
         let mut out = Vec::new();
         match status {
-            101..=199 => {
+            100..=199 => {
                 if self.phase == Phase::Inviting {
                     self.phase = Phase::Early;
                 }
@@ -650,3 +653,6 @@ fn ack_for_failure(invite: &rsip::Request, resp: &rsip::Response) -> Option<rsip
     h.push(header("CSeq", format!("{seq} ACK")));
     msg::request(Method::Ack, &invite.uri.to_string(), h, Vec::new()).ok()
 }
+
+#[cfg(test)]
+mod tests;
