@@ -3,4 +3,5 @@
 //! is sans-IO (events and timers in, actions out); sockets and clocks live in the thin driver.
 //! It depends on the domain only and never touches the database.
 
+pub mod call;
 pub mod sip;
