@@ -4,4 +4,5 @@
 //! It depends on the domain only and never touches the database.
 
 pub mod call;
+pub mod rtp;
 pub mod sip;
