@@ -3,6 +3,12 @@
 //! is sans-IO (events and timers in, actions out); sockets and clocks live in the thin driver.
 //! It depends on the domain only and never touches the database.
 
+pub mod app;
 pub mod call;
+pub mod config;
+pub mod control;
+pub mod driver;
+pub mod metering;
 pub mod rtp;
 pub mod sip;
+pub mod trunk_sim;
