@@ -220,6 +220,10 @@ pub async fn dial(cfg: MediaConfig, args: DialArgs) -> anyhow::Result<i32> {
                         println!("failed: {}{}", json_name(&cause), sip_status.map(|s| format!(" (SIP {s})")).unwrap_or_default());
                         break;
                     }
+                    Notice::Held(h) => println!("{}", if h { "held by the trunk" } else { "resumed" }),
+                    Notice::Media { sent_packets, received_packets } => {
+                        println!("rtp: sent {sent_packets} packets, received {received_packets}");
+                    }
                     Notice::Ended { cause, talk_ms } => {
                         println!("ended: {} after {talk_ms} ms", json_name(&cause));
                         break;

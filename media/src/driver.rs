@@ -132,6 +132,13 @@ impl Node {
         self.sip.local_addr()
     }
 
+    /// Our SIP address as the trunk sees it, when only known after binding (port 0).
+    pub fn set_public_addr(&mut self, addr: SocketAddr) {
+        let mut cfg = (*self.cfg).clone();
+        cfg.sip_public_addr = Some(addr);
+        self.cfg = Arc::new(cfg);
+    }
+
     pub fn handle(&self) -> NodeHandle {
         NodeHandle { tx: self.tx.clone() }
     }
@@ -431,9 +438,22 @@ impl Node {
             }
             Notice::Answered => tracing::info!(leg_id = %leg, "call answered"),
             Notice::Ringing => tracing::debug!(leg_id = %leg, "ringing"),
-            Notice::Granted { .. } => {}
+            Notice::Held(h) => tracing::info!(leg_id = %leg, hold = h, "trunk re-INVITE"),
+            Notice::Granted { .. } | Notice::Media { .. } => {}
         }
         if let Some(tx) = &entry.notices {
+            if matches!(n, Notice::Ended { .. } | Notice::Failed { .. }) {
+                let (sent_packets, received_packets) = entry
+                    .rtp
+                    .shared
+                    .lock()
+                    .map(|s| (s.sent_packets, s.recv.received()))
+                    .unwrap_or((0, 0));
+                let _ = tx.try_send(Notice::Media {
+                    sent_packets,
+                    received_packets,
+                });
+            }
             let _ = tx.try_send(n);
         }
     }

@@ -97,6 +97,13 @@ pub enum Notice {
         cause: FailCause,
         sip_status: Option<u16>,
     },
+    /// The trunk put the call on hold (`true`) or took it off.
+    Held(bool),
+    /// Added by the driver just before `Ended`/`Failed`: RTP packets both ways.
+    Media {
+        sent_packets: u32,
+        received_packets: u32,
+    },
     Ended {
         cause: EndCause,
         talk_ms: u64,
@@ -524,7 +531,10 @@ impl Call {
             // The 200 had no usable SDP: the leg sends BYE; the answered call ends at once.
             LegEvent::Failed(_) if self.stage == Stage::Talking => self.stop(now_ms, EndCause::MediaError),
             LegEvent::Hold { hold, media } if self.stage == Stage::Talking => {
-                let mut out = vec![Output::Media(MediaCommand::Hold(hold))];
+                let mut out = vec![
+                    Output::Media(MediaCommand::Hold(hold)),
+                    Output::Notice(Notice::Held(hold)),
+                ];
                 if !hold {
                     if let Ok(codec) = media.choose(&self.setup.media.codecs) {
                         out.push(Output::Media(MediaCommand::Connect { remote: media, codec }));
