@@ -102,8 +102,9 @@ pub struct TrunkSim {
 }
 
 impl TrunkSim {
-    pub async fn bind(args: SimArgs) -> std::io::Result<TrunkSim> {
+    pub async fn bind(mut args: SimArgs) -> std::io::Result<TrunkSim> {
         let sock = UdpSocket::bind(args.listen).await?;
+        args.listen = sock.local_addr()?; // port 0 becomes the real one (Contact, Via)
         Ok(TrunkSim {
             ports: PortPool::new(args.rtp_port_min, args.rtp_port_max),
             args,
