@@ -127,11 +127,7 @@ impl ReceiveStats {
         LegQuality {
             rtt_ms: self.rtt_ms.unwrap_or(0),
             jitter_ms: self.jitter() / 8,
-            loss_per_mille: if expected == 0 {
-                0
-            } else {
-                (lost * 1000 / expected).min(1000) as u16
-            },
+            loss_per_mille: (lost * 1000).checked_div(expected).unwrap_or(0).min(1000) as u16,
         }
     }
 }

@@ -152,7 +152,7 @@ proptest! {
         prop_assert_eq!(&got, &expected);
         // Timer B: times out at 64*T1 exactly when nothing arrived before.
         let timed_out: Vec<u64> = log.iter().filter(|e| e.2 == ClientAction::TimedOut).map(|e| e.0).collect();
-        if first.map_or(true, |f| f > b) {
+        if first.is_none_or(|f| f > b) {
             prop_assert_eq!(timed_out, vec![b]);
         } else {
             prop_assert!(timed_out.is_empty());

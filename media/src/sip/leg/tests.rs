@@ -213,7 +213,7 @@ fn a_401_is_answered_with_digest_credentials_once() {
     assert_eq!(
         requests(&again)
             .iter()
-            .map(|r| r.method.clone())
+            .map(|r| r.method)
             .collect::<Vec<_>>(),
         vec![Method::Ack]
     );
