@@ -211,10 +211,7 @@ fn a_401_is_answered_with_digest_credentials_once() {
     // The old transaction still ACKs its retransmitted 401.
     let again = leg.on_message(c401);
     assert_eq!(
-        requests(&again)
-            .iter()
-            .map(|r| r.method)
-            .collect::<Vec<_>>(),
+        requests(&again).iter().map(|r| r.method).collect::<Vec<_>>(),
         vec![Method::Ack]
     );
     // A second challenge means the credentials are wrong: the call fails.
