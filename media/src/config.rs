@@ -143,15 +143,16 @@ impl MediaConfig {
             }
             figment = figment.merge(from_file);
         }
+        // Figment hands keys over as written (`SECRET`): compare without case.
         let env = Env::prefixed("RINGLEDGER_MEDIA_")
             .map(|k| {
-                if k.as_str() == "secret" {
+                if k.as_str().eq_ignore_ascii_case("secret") {
                     "media_secret".into()
                 } else {
-                    k.into()
+                    k.as_str().to_ascii_lowercase().into()
                 }
             })
-            .filter(|k| k.as_str() != "config");
+            .filter(|k| !k.as_str().eq_ignore_ascii_case("config"));
         let cfg: MediaConfig = figment
             .merge(env)
             .extract()
