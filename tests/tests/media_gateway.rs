@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ringledger_api::calls::CallsConfig;
 use ringledger_api::rates::{QuoteOutcome, QuoteRequest};
-use ringledger_domain::{AccountId, CallId, E164, Money};
+use ringledger_domain::{AccountId, CallId, Money, E164};
 use ringledger_media::call::machine::Notice;
 use ringledger_media::config::{MediaConfig, Secret};
 use ringledger_media::driver::{Node, NodeEvent, NodeHandle, Place};
@@ -56,8 +56,18 @@ async fn gateway(app: &Metering, rtp_base: u16) -> NodeHandle {
 }
 
 /// Places a call to `number` and returns its notices once it is over and forgotten.
-async fn place(app: &Metering, node: &NodeHandle, account: AccountId, number: &str, talk_ms: u64) -> (Vec<Notice>, CallId) {
-    let request = QuoteRequest { account_id: account, number: number.into(), region: None };
+async fn place(
+    app: &Metering,
+    node: &NodeHandle,
+    account: AccountId,
+    number: &str,
+    talk_ms: u64,
+) -> (Vec<Notice>, CallId) {
+    let request = QuoteRequest {
+        account_id: account,
+        number: number.into(),
+        region: None,
+    };
     let quote = match app.rates.quote(&request, Utc::now()).await.expect("quote") {
         QuoteOutcome::Quoted { quote, .. } => quote,
         other => panic!("no quote: {other:?}"),
@@ -84,7 +94,10 @@ async fn place(app: &Metering, node: &NodeHandle, account: AccountId, number: &s
                 let _ = h.tx.send(NodeEvent::CallerHangup(key)).await;
             });
         }
-        let last = matches!(n, Notice::Ended { .. } | Notice::Failed { .. } | Notice::Denied { .. });
+        let last = matches!(
+            n,
+            Notice::Ended { .. } | Notice::Failed { .. } | Notice::Denied { .. }
+        );
         notices.push(n);
         if last {
             break;
@@ -127,7 +140,11 @@ async fn an_answered_call_is_charged_exactly_its_billed_seconds_once() {
     let charged: Money = serde_json::from_value(body["charged"].clone()).expect("money");
     assert_eq!(charged, tariff.cost(billed).expect("cost"));
     let events = call_events(&db, call).await.expect("events");
-    assert_eq!(events.iter().filter(|e| *e == "CallEnded").count(), 1, "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "CallEnded").count(),
+        1,
+        "{events:?}"
+    );
     assert!(events.contains(&"CallRinging".to_string()) && events.contains(&"CallAnswered".to_string()));
 }
 
@@ -138,7 +155,16 @@ async fn a_busy_call_is_failed_and_not_charged() {
     let account = funded_account(&db, 1_000_000).await.expect("account");
     let node = gateway(&app, 48100).await;
     let (notices, call) = place(&app, &node, account, "+447712345486", 0).await;
-    assert!(matches!(notices.last(), Some(Notice::Failed { sip_status: Some(486), .. })), "{notices:?}");
+    assert!(
+        matches!(
+            notices.last(),
+            Some(Notice::Failed {
+                sip_status: Some(486),
+                ..
+            })
+        ),
+        "{notices:?}"
+    );
     let events = eventually(Duration::from_secs(20), || async {
         let e = call_events(&db, call).await.ok()?;
         e.contains(&"CallFailed".to_string()).then_some(e)
@@ -159,5 +185,7 @@ async fn a_denied_start_never_rings_the_trunk() {
         matches!(notices.last(), Some(Notice::Denied { .. })),
         "the api refuses a call the credit cannot pay for: {notices:?}"
     );
-    assert!(!notices.iter().any(|n| matches!(n, Notice::Ringing | Notice::Answered)));
+    assert!(!notices
+        .iter()
+        .any(|n| matches!(n, Notice::Ringing | Notice::Answered)));
 }
