@@ -75,6 +75,7 @@ pub async fn serve(cfg: MediaConfig) -> anyhow::Result<()> {
 }
 
 async fn register_loop(cfg: MediaConfig, client: MeteringClient, node: crate::driver::NodeHandle) {
+    let mut failures = 0u64;
     loop {
         let body = RegisterBody {
             node_id: cfg.node_id.clone(),
@@ -88,11 +89,19 @@ async fn register_loop(cfg: MediaConfig, client: MeteringClient, node: crate::dr
         };
         let every = match client.register(&body).await {
             Ok(a) => {
+                if failures > 0 {
+                    tracing::info!(after_failures = failures, "registered with the api");
+                }
+                failures = 0;
                 metrics::counter!("media_registrations_total", "ok" => "true").increment(1);
                 Duration::from_secs(a.heartbeat_seconds.clamp(1, 300))
             }
             Err(e) => {
-                tracing::warn!(code = %e.code, message = %e.message, "registration with the api failed; retrying");
+                // Every failure counts in metrics; the log says it once, then every 30th time.
+                if failures % 30 == 0 {
+                    tracing::warn!(code = %e.code, message = %e.message, failures, "registration with the api failed; retrying every 2 s");
+                }
+                failures += 1;
                 metrics::counter!("media_registrations_total", "ok" => "false").increment(1);
                 Duration::from_secs(2)
             }

@@ -170,3 +170,76 @@ async fn the_simulated_trunk_hangs_up_after_nn_seconds() {
         "{stop}"
     );
 }
+
+#[tokio::test]
+async fn draining_refuses_new_calls_and_ends_live_ones_after_drain_seconds() {
+    let (api_url, api) = fake_api(opts(60, false)).await;
+    let range = NEXT_RANGE.fetch_add(40, Ordering::SeqCst);
+    let sim = TrunkSim::bind(SimArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ring_ms: 100,
+        audio: "echo".into(),
+        media_ip: [127, 0, 0, 1].into(),
+        rtp_port_min: range + 20,
+        rtp_port_max: range + 40,
+    })
+    .await
+    .expect("trunk-sim binds");
+    let trunk_addr = sim.local_addr().expect("addr");
+    tokio::spawn(sim.run());
+    let cfg = MediaConfig {
+        node_id: "media-test".into(),
+        sip_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        trunk_addr,
+        rtp_port_min: range,
+        rtp_port_max: range + 20,
+        api_url,
+        media_secret: Some(Secret::new(SECRET)),
+        sip_t1_ms: 100,
+        drain_seconds: 1,
+        ..MediaConfig::default()
+    }
+    .validated()
+    .expect("config");
+    let client = MeteringClient::new(&cfg.api_url, &cfg.node_id, SECRET.as_bytes()).expect("client");
+    let mut node = Node::bind(cfg, client).await.expect("bind");
+    let local = node.sip_addr().expect("addr");
+    node.set_public_addr(local);
+    let handle = node.handle();
+    let running = tokio::spawn(node.run());
+    let (tx, mut rx) = mpsc::channel(64);
+    let place = |notices| Place {
+        destination: E164::parse("+442079460958", None).expect("number"),
+        call_token: "token".into(),
+        quote_id: "quote".into(),
+        source: Source::Tone(1000.0),
+        notices,
+    };
+    handle.place(place(Some(tx))).await.expect("placed");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Some(n)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if n == Notice::Answered {
+            break;
+        }
+    }
+    handle.tx.send(NodeEvent::Drain).await.expect("drain");
+    let refused = handle.place(place(None)).await;
+    assert!(refused.is_err_and(|e| e.contains("draining")));
+    // The node's task ends once the live call is over (after drain_seconds).
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("drained")
+        .expect("task");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reports = api.reports.lock().expect("lock").clone();
+        if let Some((_, stop)) = reports.iter().find(|(k, _)| k == "stop") {
+            assert_eq!(stop["cause"], "hangup_requested");
+            let talk = stop["talk_ms"].as_u64().unwrap_or(0);
+            assert!((1000..2500).contains(&talk), "{talk}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stop: {reports:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
