@@ -78,6 +78,9 @@ impl NodeHandle {
 
 struct Entry {
     call: Call,
+    /// Where the trunk's last request came from: our responses go back there (RFC 3261
+    /// §18.2.2 with `rport`), requests go to `trunk_addr`.
+    peer: Option<SocketAddr>,
     rtp: RtpSession,
     reporter: Option<watch::Sender<Option<Report>>>,
     notices: Option<mpsc::Sender<Notice>>,
@@ -289,6 +292,7 @@ impl Node {
             key,
             Entry {
                 call,
+                peer: None,
                 rtp,
                 reporter: None,
                 notices: p.notices,
@@ -336,7 +340,12 @@ impl Node {
         };
         let key = msg::call_id(headers).and_then(|id| self.by_sip.get(&id).copied());
         match (key, message) {
-            (Some(k), m) => self.feed(k, Input::Sip(m)).await,
+            (Some(k), m) => {
+                if let (Some(e), SipMessage::Request(_)) = (self.calls.get_mut(&k), &m) {
+                    e.peer = Some(from);
+                }
+                self.feed(k, Input::Sip(m)).await
+            }
             (None, SipMessage::Request(req)) => self.stray_request(req, from).await,
             (None, SipMessage::Response(_)) => {} // e.g. the keepalive's 200
         }
