@@ -11,4 +11,7 @@ pub mod driver;
 pub mod metering;
 pub mod rtp;
 pub mod sip;
+
+#[cfg(test)]
+mod input_props;
 pub mod trunk_sim;

@@ -37,17 +37,18 @@ impl ReceiveStats {
             let delta = h.seq.wrapping_sub(self.max_seq);
             if delta != 0 && delta < 0x8000 {
                 if h.seq < self.max_seq {
-                    self.cycles += 1 << 16;
+                    self.cycles = self.cycles.wrapping_add(1 << 16);
                 }
                 self.max_seq = h.seq;
             }
         }
-        self.received += 1;
+        self.received = self.received.saturating_add(1);
         let transit = i64::from(arrival_ts) - i64::from(h.timestamp);
         if let Some(last) = self.last_transit {
-            let d = (transit - last).unsigned_abs() as u32;
-            // J += (|D| - J) / 16, kept ×16.
-            self.jitter_x16 = self.jitter_x16 + d - ((self.jitter_x16 + 8) >> 4);
+            let d = (transit - last).unsigned_abs().min(u64::from(u32::MAX >> 5));
+            // J += (|D| - J) / 16, kept ×16; a wild timestamp from the peer saturates, never panics.
+            let j = u64::from(self.jitter_x16);
+            self.jitter_x16 = (j + d).saturating_sub((j + 8) >> 4).min(u64::from(u32::MAX >> 1)) as u32;
         }
         self.last_transit = Some(transit);
     }
@@ -60,7 +61,7 @@ impl ReceiveStats {
         if !self.started {
             return 0;
         }
-        self.extended_max() - self.base_seq + 1
+        self.extended_max().wrapping_sub(self.base_seq).wrapping_add(1)
     }
 
     pub fn lost(&self) -> i64 {
@@ -95,8 +96,8 @@ impl ReceiveStats {
     pub fn report_block(&mut self, now_mid: u32) -> Option<ReportBlock> {
         let ssrc = self.ssrc?;
         let expected = self.expected();
-        let expected_interval = expected - self.expected_prior;
-        let received_interval = self.received - self.received_prior;
+        let expected_interval = expected.saturating_sub(self.expected_prior);
+        let received_interval = self.received.saturating_sub(self.received_prior);
         self.expected_prior = expected;
         self.received_prior = self.received;
         let lost_interval = i64::from(expected_interval) - i64::from(received_interval);

@@ -150,8 +150,11 @@ impl RemoteMedia {
         let mut media_dir = None;
         let mut rtpmaps: Vec<(u8, String)> = Vec::new();
         let mut in_audio = false;
-        for line in body.lines().map(str::trim).filter(|l| l.len() > 2) {
-            let (kind, value) = (&line[..2], &line[2..]);
+        for line in body.lines().map(str::trim) {
+            // `get`, not indexing: a peer's non-ASCII byte must not split a character.
+            let (Some(kind), Some(value)) = (line.get(..2), line.get(2..)) else {
+                continue;
+            };
             match kind {
                 "m=" => {
                     if media.is_some() {
@@ -307,6 +310,11 @@ mod tests {
             Err(SdpError::NoAddress)
         );
         let g729 = RemoteMedia::parse("c=IN IP4 1.2.3.4\r\nm=audio 5 RTP/AVP 18\r\n").expect("p");
+        assert_eq!(
+            RemoteMedia::parse("é=x\r\nv=0\r\n"),
+            Err(SdpError::NoAudio),
+            "no panic on UTF-8"
+        );
         assert_eq!(g729.choose(&[Codec::Pcmu]), Err(SdpError::NoCommonCodec));
         assert!(matches!(
             RemoteMedia::parse("c=IN IP4 nowhere\r\nm=audio 5 RTP/AVP 0\r\n"),
