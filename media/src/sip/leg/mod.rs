@@ -163,7 +163,7 @@ impl Leg {
         self.phase == Phase::Over
     }
 
-    fn from_header_value(&self) -> String {
+    fn local_from(&self) -> String {
         format!(
             "<sip:{}@{}>;tag={}",
             self.cfg.caller_id, self.cfg.trunk_host, self.local_tag
@@ -187,7 +187,7 @@ impl Leg {
     fn base(&self, branch: &str, seq: u32, method: &str) -> Vec<Header> {
         let mut h = vec![self.via(branch), header("Max-Forwards", "70")];
         h.extend(self.route.iter().map(|r| header("Route", r.clone())));
-        h.push(header("From", self.from_header_value()));
+        h.push(header("From", self.local_from()));
         h.push(header("To", self.to_value()));
         h.push(header("Call-ID", self.call_id.clone()));
         h.push(header("CSeq", format!("{seq} {method}")));
