@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
 use crate::calls::CallsConfig;
+use crate::fraud::FraudConfig;
 use crate::ledger::LedgerConfig;
 use crate::rates::RatesConfig;
 
@@ -99,6 +100,8 @@ pub struct Config {
     pub call_token_secret: Option<Secret>,
     /// Limits and grant policy of calls (`calls.limits.*`, `calls.policy.*`).
     pub calls: CallsConfig,
+    /// Fraud detection: the process manager and the rules' thresholds (`fraud.rules.*`).
+    pub fraud: FraudConfig,
 }
 
 impl Default for Config {
@@ -124,6 +127,7 @@ impl Default for Config {
             media_secret: None,
             call_token_secret: None,
             calls: CallsConfig::default(),
+            fraud: FraudConfig::default(),
         }
     }
 }
@@ -149,6 +153,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "media_secret",
     "call_token_secret",
     "calls",
+    "fraud",
 ];
 
 const SECRET_KEYS: &[&str] = &[
@@ -176,6 +181,8 @@ pub enum ConfigError {
     SecretTooShort(&'static str),
     #[error("configuration `calls`: {0}")]
     Calls(ringledger_domain::call::LimitsError),
+    #[error("configuration `fraud`: {0}")]
+    Fraud(ringledger_domain::fraud::ThresholdsError),
 }
 
 impl Config {
@@ -260,6 +267,7 @@ impl Config {
             }
         }
         self.calls.validate().map_err(ConfigError::Calls)?;
+        self.fraud.validate().map_err(ConfigError::Fraud)?;
         Ok(self)
     }
 

@@ -6,6 +6,7 @@ pub mod background;
 pub mod calls;
 pub mod config;
 pub mod devdb;
+pub mod fraud;
 pub mod http;
 pub mod ledger;
 pub mod mail;

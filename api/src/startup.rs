@@ -72,6 +72,12 @@ impl Application {
             rates.clone(),
             config.calls.clone(),
         );
+        let fraud = crate::fraud::FraudService::new(
+            pool.clone(),
+            calls.clone(),
+            accounts.clone(),
+            config.fraud.clone(),
+        );
         let metering = MeteringSecrets {
             media_secret: config.media_secret.clone(),
             call_token_secret: config.call_token_secret.clone(),
@@ -103,6 +109,7 @@ impl Application {
             dev_mailbox: config.mode == Mode::Development,
             auth,
             calls,
+            fraud,
             metering,
         };
         Ok(Application {
@@ -172,6 +179,7 @@ impl Application {
             mailer,
             state.rates.clone(),
             state.calls.clone(),
+            state.fraud.clone(),
         )
         .await?;
         if mode == Mode::Development && state.rates.config().seed_sample_deck {

@@ -38,6 +38,7 @@ pub struct AppState {
     /// Accounts and sign-in (sessions, CSRF, rate limits, flows).
     pub auth: AuthService,
     pub calls: CallService,
+    pub fraud: crate::fraud::FraudService,
     pub metering: metering::MeteringSecrets,
 }
 

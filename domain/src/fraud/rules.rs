@@ -88,19 +88,24 @@ pub fn evaluate(
         .collect()
 }
 
-/// The sum of `flags` (a call's `placed_at` and a flag's score) on calls placed within the
-/// score window up to `at`: what the freeze threshold is compared with.
-pub fn account_score(
-    at: DateTime<Utc>,
-    t: &Thresholds,
-    flags: impl IntoIterator<Item = (DateTime<Utc>, u16)>,
-) -> u32 {
-    let from = at - Duration::hours(t.score_window_hours);
-    flags
-        .into_iter()
-        .filter(|(placed, _)| *placed >= from && *placed <= at)
-        .map(|(_, score)| u32::from(score))
-        .sum()
+/// The highest sum of flag scores on an account's calls placed within any window of
+/// `score_window_hours` (`flags`: a flagged call's `placed_at` and the flag's score). The
+/// freeze threshold is compared with it; it depends only on which flags exist, not on the
+/// order they were recorded in.
+pub fn account_score(t: &Thresholds, flags: impl IntoIterator<Item = (DateTime<Utc>, u16)>) -> u32 {
+    let mut flags: Vec<(DateTime<Utc>, u16)> = flags.into_iter().collect();
+    flags.sort();
+    let window = Duration::hours(t.score_window_hours);
+    let (mut best, mut sum, mut start) = (0u32, 0u32, 0usize);
+    for (end, (placed, score)) in flags.iter().enumerate() {
+        sum = sum.saturating_add(u32::from(*score));
+        while flags[start].0 < *placed - window && start < end {
+            sum = sum.saturating_sub(u32::from(flags[start].1));
+            start += 1;
+        }
+        best = best.max(sum);
+    }
+    best
 }
 
 type Found = Option<(Rule, u16, String)>;

@@ -190,15 +190,23 @@ fn a_call_into_a_high_risk_range_fires_with_the_range_named() {
 }
 
 #[test]
-fn the_account_score_counts_flags_within_the_window() {
+fn the_account_score_is_the_heaviest_window() {
     let t = Thresholds::default();
     let flags = [
         (t0() - Duration::hours(30), 600),
-        (t0() - Duration::hours(2), 600),
+        (t0() - Duration::hours(2), 300),
         (t0(), 400),
-        (t0() + Duration::hours(1), 600),
+        (t0() + Duration::hours(23), 500),
     ];
-    assert_eq!(account_score(t0(), &t, flags), 1_000);
+    // 300 + 400 + 500 lie within 25 h: too wide; 400 + 500 (23 h) and 600 alone are not.
+    assert_eq!(account_score(&t, flags), 900);
+    assert_eq!(account_score(&t, flags.into_iter().rev()), 900, "order does not matter");
+    let wide = Thresholds {
+        score_window_hours: 26,
+        ..t
+    };
+    assert_eq!(account_score(&wide, flags), 1_200);
+    assert_eq!(account_score(&t, []), 0);
 }
 
 #[test]
