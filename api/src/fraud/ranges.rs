@@ -19,15 +19,28 @@ pub struct RangeRow {
 
 /// The starter list: (range, source).
 pub fn starter() -> Result<Vec<(RiskRange, String)>, FraudError> {
+    parse_csv(STARTER, "high-risk-ranges.csv")
+}
+
+/// A `prefix,label[,source]` file with a header line, as the starter list (the source cell
+/// defaults to `name`).
+pub fn parse_csv(text: &str, name: &str) -> Result<Vec<(RiskRange, String)>, FraudError> {
     let mut out = Vec::new();
-    for (n, line) in STARTER.lines().enumerate().skip(1) {
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
         let mut cells = line.splitn(3, ',');
-        let (Some(prefix), Some(label), Some(source)) = (cells.next(), cells.next(), cells.next()) else {
-            return Err(FraudError::Internal(format!("high-risk-ranges.csv line {}: three cells expected", n + 1)));
+        let (Some(prefix), Some(label)) = (cells.next(), cells.next()) else {
+            return Err(FraudError::Internal(format!(
+                "{name} line {}: expected `prefix,label[,source]`",
+                n + 1
+            )));
         };
+        let source = cells.next().map_or(name, str::trim).to_owned();
         let range = RiskRange::parse(prefix, label)
-            .map_err(|e| FraudError::Internal(format!("high-risk-ranges.csv line {}: {e}", n + 1)))?;
-        out.push((range, source.trim().to_owned()));
+            .map_err(|e| FraudError::Internal(format!("{name} line {}: {e}", n + 1)))?;
+        out.push((range, source));
     }
     Ok(out)
 }

@@ -65,6 +65,10 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
             detail: format!("{queued} queued, {dead} dead letters (`ringledger-replay jobs`)"),
         },
         Section {
+            name: "Fraud",
+            detail: "flagged calls and accounts at /admin/fraud; high-risk ranges at /admin/fraud/ranges".to_owned(),
+        },
+        Section {
             name: "Operations",
             detail: "health at /healthz and /readyz, metrics at /metrics".to_owned(),
         },

@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod dev_mailbox;
 mod error;
+mod fraud;
 mod health;
 pub mod metering;
 pub mod rates;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(fraud::router())
         .merge(rates::signed_in_router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::context));
     Router::new()
