@@ -176,7 +176,10 @@ async fn fraud_pool(fraud: crate::fraud::FraudService, jobs: JobQueue) -> anyhow
     let registry = Registry::new().register_fn(kind, move |_job| {
         let fraud = fraud.clone();
         async move {
-            let report = fraud.scan_once().await.map_err(|e| JobError::Retry(e.to_string()))?;
+            let report = fraud
+                .scan_once()
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
             if report.flags > 0 || report.freezes > 0 {
                 tracing::info!(?report, "fraud scan");
             }

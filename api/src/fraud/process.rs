@@ -8,7 +8,7 @@
 use chrono::Duration;
 use ringledger_domain::account::{AccountCommand, AccountError, FreezeReason};
 use ringledger_domain::call::{CallCommand, CallEvent};
-use ringledger_domain::fraud::{account_score, evaluate, Hit, RiskRanges};
+use ringledger_domain::fraud::{account_score, evaluate, Hit};
 use ringledger_domain::{AccountId, CallId};
 use ringledger_projections::event::read_batch;
 use ringledger_projections::fraud::{account_calls, account_facts, account_flags, call_facts};
@@ -16,6 +16,7 @@ use ringledger_projections::Position;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::ranges::RangeBook;
 use super::{FraudError, FraudService};
 use crate::ledger::{CommandError, Envelope};
 
@@ -57,7 +58,7 @@ impl FraudService {
             return Ok(report);
         };
         let mut after = self.checkpoint().await?;
-        let ranges = super::ranges::load(&self.pool).await?;
+        let mut ranges = super::ranges::RangeBook::as_listed(super::ranges::history(&self.pool).await?);
         for _ in 0..self.config.max_steps {
             let events = read_batch(
                 &self.pool,
@@ -74,7 +75,10 @@ impl FraudService {
             let mut rechecked: Vec<CallId> = Vec::new();
             for recorded in &events {
                 let call = CallId(Uuid::parse_str(&recorded.aggregate_id).map_err(|_| {
-                    FraudError::Internal(format!("call stream id `{}` is not a UUID", recorded.aggregate_id))
+                    FraudError::Internal(format!(
+                        "call stream id `{}` is not a UUID",
+                        recorded.aggregate_id
+                    ))
                 })?);
                 match recorded.event_type.as_str() {
                     "CallFlagged" if !rechecked.contains(&call) => rechecked.push(call),
@@ -96,7 +100,7 @@ impl FraudService {
             }
             if self.config.enabled {
                 for call in &evaluated {
-                    report.flags += self.evaluate_call(*call, &ranges).await?;
+                    report.flags += self.evaluate_call(*call, &mut ranges).await?;
                 }
                 for call in &rechecked {
                     report.freezes += self.recheck_account(*call).await?;
@@ -111,18 +115,25 @@ impl FraudService {
     }
 
     /// The rules' verdicts on `call` now, as the projection shows it (nothing is written).
-    pub async fn verdicts(&self, call: CallId, ranges: &RiskRanges) -> Result<Vec<Hit>, FraudError> {
+    pub async fn verdicts(&self, call: CallId, ranges: &mut RangeBook) -> Result<Vec<Hit>, FraudError> {
         let Some(facts) = call_facts(&self.pool, call).await? else {
             return Ok(vec![]);
         };
         let t = &self.config.rules;
-        let calls = account_calls(&self.pool, facts.account_id, facts.placed_at, t.lookback_minutes()).await?;
+        let calls = account_calls(
+            &self.pool,
+            facts.account_id,
+            facts.placed_at,
+            t.lookback_minutes(),
+        )
+        .await?;
         let account = account_facts(&self.pool, facts.account_id).await?;
+        let ranges = ranges.for_call(facts.placed_at)?;
         Ok(evaluate(&facts, &account, &calls, ranges, t))
     }
 
     /// Flags each hit on `call`; returns how many flags were new.
-    async fn evaluate_call(&self, call: CallId, ranges: &RiskRanges) -> Result<u64, FraudError> {
+    async fn evaluate_call(&self, call: CallId, ranges: &mut RangeBook) -> Result<u64, FraudError> {
         let mut new = 0;
         for hit in self.verdicts(call, ranges).await? {
             let command = CallCommand::Flag {
@@ -139,7 +150,8 @@ impl FraudService {
             {
                 Ok(outcome) if !outcome.replayed && !outcome.events.is_empty() => {
                     new += 1;
-                    metrics::counter!("ringledger_fraud_flags_total", "rule" => hit.rule.as_str()).increment(1);
+                    metrics::counter!("ringledger_fraud_flags_total", "rule" => hit.rule.as_str())
+                        .increment(1);
                     tracing::info!(call_id = %call, account_id = %hit.account_id, rule = hit.rule.as_str(),
                         score = hit.score, "call flagged");
                 }
@@ -183,7 +195,11 @@ impl FraudService {
             note,
         };
         let key = format!("fraud-freeze:{call}");
-        match self.accounts.execute(account, Envelope::with_key(command, key)).await {
+        match self
+            .accounts
+            .execute(account, Envelope::with_key(command, key))
+            .await
+        {
             Ok(outcome) if !outcome.replayed && !outcome.events.is_empty() => {
                 metrics::counter!("ringledger_fraud_freezes_total").increment(1);
                 tracing::warn!(account_id = %account, call_id = %call, score, "account frozen for fraud");
@@ -201,10 +217,11 @@ impl FraudService {
 
     /// Where the signals projection's live version has read up to (`None` before it exists).
     async fn signals_checkpoint(&self) -> Result<Option<Position>, FraudError> {
-        let live: Option<i32> =
-            sqlx::query_scalar("SELECT live_version FROM projection_versions WHERE projection = 'fraud_signals'")
-                .fetch_optional(&self.pool)
-                .await?;
+        let live: Option<i32> = sqlx::query_scalar(
+            "SELECT live_version FROM projection_versions WHERE projection = 'fraud_signals'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         match live {
             None => Ok(None),
             Some(v) => Ok(Some(

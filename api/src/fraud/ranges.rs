@@ -1,7 +1,10 @@
 //! The high-risk ranges table: seeded once from `api/data/high-risk-ranges.csv`, then edited
 //! by admins; every change is written to `fraud_risk_range_audit` in the same transaction.
 
-use ringledger_domain::fraud::{RiskRange, RiskRanges};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use ringledger_domain::fraud::{RangeChange, RangeHistory, RiskRange, RiskRanges};
 use ringledger_domain::AccountId;
 use sqlx::PgPool;
 
@@ -52,9 +55,10 @@ pub async fn seed(pool: &PgPool) -> Result<(), FraudError> {
     sqlx::query("LOCK TABLE fraud_risk_range_audit IN EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let seeded: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM fraud_risk_range_audit WHERE action = 'seed')")
-        .fetch_one(&mut *tx)
-        .await?;
+    let seeded: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM fraud_risk_range_audit WHERE action = 'seed')")
+            .fetch_one(&mut *tx)
+            .await?;
     if !seeded {
         for (range, source) in starter()? {
             sqlx::query(
@@ -109,7 +113,11 @@ pub async fn list(pool: &PgPool) -> Result<Vec<RangeRow>, FraudError> {
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(prefix, label, source)| RangeRow { prefix, label, source })
+        .map(|(prefix, label, source)| RangeRow {
+            prefix,
+            label,
+            source,
+        })
         .collect())
 }
 
@@ -120,7 +128,9 @@ pub async fn add(pool: &PgPool, actor: AccountId, range: &RiskRange) -> Result<(
         .fetch_one(&mut *tx)
         .await?;
     if usize::try_from(count).unwrap_or(usize::MAX) >= ringledger_domain::fraud::MAX_RANGES {
-        return Err(FraudError::Range(ringledger_domain::fraud::RiskRangeError::TooMany));
+        return Err(FraudError::Range(
+            ringledger_domain::fraud::RiskRangeError::TooMany,
+        ));
     }
     sqlx::query(
         "INSERT INTO fraud_risk_ranges (prefix, label, source, added_by) VALUES ($1, $2, 'admin', $3)
@@ -154,4 +164,70 @@ pub async fn remove(pool: &PgPool, actor: AccountId, prefix: &str) -> Result<boo
     }
     tx.commit().await?;
     Ok(removed.is_some())
+}
+
+/// Audit rows read at most (every change ever made to the list).
+const MAX_AUDIT_ROWS: i64 = 100_000;
+
+/// The list through time, from the audit.
+pub async fn history(pool: &PgPool) -> Result<RangeHistory, FraudError> {
+    let rows: Vec<(DateTime<Utc>, String, String, String)> = sqlx::query_as(
+        "SELECT at, action, prefix, label FROM fraud_risk_range_audit ORDER BY at, id LIMIT $1",
+    )
+    .bind(MAX_AUDIT_ROWS)
+    .fetch_all(pool)
+    .await?;
+    let changes = rows
+        .into_iter()
+        .map(|(at, action, prefix, label)| {
+            Ok(RangeChange {
+                at,
+                added: action != "remove",
+                range: RiskRange { prefix, label },
+            })
+        })
+        .collect::<Result<Vec<_>, FraudError>>()?;
+    Ok(RangeHistory::new(changes))
+}
+
+/// Which list judges a call: the list as it stood when the call was placed (what the live
+/// rules use), or one fixed list for every call (a what-if's hypothesis).
+#[derive(Debug, Clone)]
+pub struct RangeBook {
+    history: RangeHistory,
+    fixed: Option<RiskRanges>,
+    built: HashMap<usize, RiskRanges>,
+}
+
+impl RangeBook {
+    pub fn as_listed(history: RangeHistory) -> RangeBook {
+        RangeBook {
+            history,
+            fixed: None,
+            built: HashMap::new(),
+        }
+    }
+
+    pub fn fixed(ranges: RiskRanges) -> RangeBook {
+        RangeBook {
+            history: RangeHistory::default(),
+            fixed: Some(ranges),
+            built: HashMap::new(),
+        }
+    }
+
+    /// The list a call placed at `placed_at` is judged by.
+    pub fn for_call(&mut self, placed_at: DateTime<Utc>) -> Result<&RiskRanges, FraudError> {
+        if let Some(fixed) = &self.fixed {
+            return Ok(fixed);
+        }
+        let n = self.history.changes_by(placed_at);
+        if !self.built.contains_key(&n) {
+            let ranges = self.history.after_changes(n)?;
+            self.built.insert(n, ranges);
+        }
+        self.built
+            .get(&n)
+            .ok_or_else(|| FraudError::Internal("range list cache".into()))
+    }
 }

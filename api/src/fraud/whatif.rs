@@ -4,13 +4,14 @@
 //! checkpoint is written.
 
 use chrono::{DateTime, Duration, Utc};
-use ringledger_domain::fraud::{account_score, evaluate, CallFacts, Hit, RiskRanges, Thresholds};
+use ringledger_domain::fraud::{account_score, evaluate, CallFacts, Hit, Thresholds};
 use ringledger_domain::AccountId;
 use ringledger_projections::event::read_batch;
 use ringledger_projections::fraud::Signals;
 use ringledger_projections::Position;
 use sqlx::PgPool;
 
+use super::ranges::RangeBook;
 use super::FraudError;
 
 const READ_BATCH: i64 = 5_000;
@@ -22,7 +23,9 @@ pub struct WhatIf {
     /// … to (inclusive); events after `to` are not read ("as of `to`").
     pub to: Option<DateTime<Utc>>,
     pub thresholds: Thresholds,
-    pub ranges: RiskRanges,
+    /// `RangeBook::as_listed` judges each call by the list when it was placed, as the live
+    /// rules did; `RangeBook::fixed` tries one list on every call.
+    pub ranges: RangeBook,
 }
 
 /// One account's verdict: its heaviest window's score and whether that freezes it.
@@ -62,13 +65,15 @@ pub async fn what_if(pool: &PgPool, options: &WhatIf) -> Result<WhatIfReport, Fr
     }
     let t = &options.thresholds;
     let lookback = Duration::minutes(t.lookback_minutes());
+    let mut book = options.ranges.clone();
     for (account_id, calls) in signals.calls_by_account() {
         let account = signals.accounts.get(&account_id).cloned().unwrap_or_default();
         let mut hits: Vec<Hit> = Vec::new();
         for call in calls.iter().filter(|c| in_range(c, options)) {
             report.calls_evaluated += 1;
             let window = window(&calls, call, lookback);
-            hits.extend(evaluate(call, &account, window, &options.ranges, t));
+            let ranges = book.for_call(call.placed_at)?;
+            hits.extend(evaluate(call, &account, window, ranges, t));
         }
         if hits.is_empty() {
             continue;
@@ -86,7 +91,9 @@ pub async fn what_if(pool: &PgPool, options: &WhatIf) -> Result<WhatIfReport, Fr
         report.hits.extend(hits);
     }
     report.hits.sort_by_key(|h| (h.placed_at, h.call_id.0, h.rule));
-    report.accounts.sort_by_key(|a| (std::cmp::Reverse(a.score), a.account_id.0));
+    report
+        .accounts
+        .sort_by_key(|a| (std::cmp::Reverse(a.score), a.account_id.0));
     Ok(report)
 }
 

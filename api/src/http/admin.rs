@@ -66,7 +66,8 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
         },
         Section {
             name: "Fraud",
-            detail: "flagged calls and accounts at /admin/fraud; high-risk ranges at /admin/fraud/ranges".to_owned(),
+            detail: "flagged calls and accounts at /admin/fraud; high-risk ranges at /admin/fraud/ranges"
+                .to_owned(),
         },
         Section {
             name: "Operations",

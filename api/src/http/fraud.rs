@@ -61,10 +61,9 @@ async fn flags(
 ) -> Result<Response, Error> {
     let session = ctx.session.as_ref().ok_or(Error::Forbidden)?;
     let account = match q.account.as_deref().filter(|a| !a.is_empty()) {
-        Some(text) => Some(AccountId(
-            uuid::Uuid::parse_str(text.trim())
-                .map_err(|_| Error::BadRequest(format!("`{text}` is not an account id (a UUID)")))?,
-        )),
+        Some(text) => Some(AccountId(uuid::Uuid::parse_str(text.trim()).map_err(|_| {
+            Error::BadRequest(format!("`{text}` is not an account id (a UUID)"))
+        })?)),
         None => None,
     };
     let flags = flags_page(&state.pool, account, PAGE_FLAGS)
@@ -136,7 +135,10 @@ async fn render_ranges(
     web::html(status, &page, None)
 }
 
-async fn ranges_page(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn ranges_page(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     render_ranges(&state, &ctx, StatusCode::OK, None, String::new()).await
 }
 
@@ -155,18 +157,34 @@ async fn add_range(
     let range = match RiskRange::parse(&form.prefix, &form.label) {
         Ok(range) => range,
         Err(e) => {
-            return render_ranges(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, Some(&form), e.to_string())
-                .await
+            return render_ranges(
+                &state,
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&form),
+                e.to_string(),
+            )
+            .await
         }
     };
     match ranges::add(&state.pool, actor, &range).await {
         Ok(()) => {
             tracing::info!(actor = %actor, prefix = %range.prefix, "high-risk range added");
-            let flash = Flash::notice(format!("Range +{} added; calls priced inside it are flagged from now on.", range.prefix));
+            let flash = Flash::notice(format!(
+                "Range +{} added; calls priced inside it are flagged from now on.",
+                range.prefix
+            ));
             web::redirect_with_flash(&state, &ctx, "/admin/fraud/ranges", flash).await
         }
         Err(crate::fraud::FraudError::Range(e)) => {
-            render_ranges(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, Some(&form), e.to_string()).await
+            render_ranges(
+                &state,
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&form),
+                e.to_string(),
+            )
+            .await
         }
         Err(e) => Err(Error::Internal(e.into())),
     }

@@ -13,6 +13,8 @@ mod thresholds;
 mod tests;
 
 pub use facts::{AccountFacts, CallFacts, Purchase};
-pub use ranges::{RiskRange, RiskRangeError, RiskRanges, MAX_LABEL_CHARS, MAX_RANGES};
+pub use ranges::{
+    RangeChange, RangeHistory, RiskRange, RiskRangeError, RiskRanges, MAX_LABEL_CHARS, MAX_RANGES,
+};
 pub use rules::{account_score, evaluate, Hit, Rule, ALL_RULES};
 pub use thresholds::{Thresholds, ThresholdsError};

@@ -79,3 +79,50 @@ impl RiskRanges {
         self.ranges.is_empty()
     }
 }
+
+/// One audited change to the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeChange {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `true`: added (or relabelled, or seeded); `false`: removed.
+    pub added: bool,
+    pub range: RiskRange,
+}
+
+/// The list through time, from its audit: a call is judged by the list as it stood when the
+/// call was placed, so editing the list never re-judges old calls (a re-run from position 0
+/// decides exactly what was decided before).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeHistory {
+    /// Oldest first.
+    changes: Vec<RangeChange>,
+}
+
+impl RangeHistory {
+    pub fn new(mut changes: Vec<RangeChange>) -> RangeHistory {
+        changes.sort_by_key(|c| c.at);
+        RangeHistory { changes }
+    }
+
+    /// How many changes had happened by `at` (the key of `as_of`'s answer).
+    pub fn changes_by(&self, at: chrono::DateTime<chrono::Utc>) -> usize {
+        self.changes.partition_point(|c| c.at <= at)
+    }
+
+    /// The list as it stood after the first `n` changes.
+    pub fn after_changes(&self, n: usize) -> Result<RiskRanges, RiskRangeError> {
+        let mut now: std::collections::BTreeMap<&str, &RiskRange> = std::collections::BTreeMap::new();
+        for c in &self.changes[..n.min(self.changes.len())] {
+            if c.added {
+                now.insert(&c.range.prefix, &c.range);
+            } else {
+                now.remove(c.range.prefix.as_str());
+            }
+        }
+        RiskRanges::new(now.into_values().cloned().collect())
+    }
+
+    pub fn as_of(&self, at: chrono::DateTime<chrono::Utc>) -> Result<RiskRanges, RiskRangeError> {
+        self.after_changes(self.changes_by(at))
+    }
+}

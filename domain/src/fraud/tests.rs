@@ -200,7 +200,11 @@ fn the_account_score_is_the_heaviest_window() {
     ];
     // 300 + 400 + 500 lie within 25 h: too wide; 400 + 500 (23 h) and 600 alone are not.
     assert_eq!(account_score(&t, flags), 900);
-    assert_eq!(account_score(&t, flags.into_iter().rev()), 900, "order does not matter");
+    assert_eq!(
+        account_score(&t, flags.into_iter().rev()),
+        900,
+        "order does not matter"
+    );
     let wide = Thresholds {
         score_window_hours: 26,
         ..t
@@ -221,4 +225,26 @@ fn ranges_and_thresholds_are_checked() {
         ..Thresholds::default()
     };
     assert_eq!(bad.validate().map_err(|e| e.name), Err("burst_min_calls"));
+}
+
+#[test]
+fn a_call_is_judged_by_the_list_as_it_stood_when_placed() {
+    let range = RiskRange::parse("4477", "test").expect("range");
+    let change = |minute: i64, added: bool| RangeChange {
+        at: t0() + Duration::minutes(minute),
+        added,
+        range: range.clone(),
+    };
+    let history = RangeHistory::new(vec![change(30, false), change(10, true)]);
+    let (account, _) = normal_history();
+    let t = Thresholds::default();
+    let judged = |minute: i64| {
+        let c = call(1, minute, "4477", 60);
+        let ranges = history.as_of(c.placed_at).expect("ranges");
+        evaluate(&c, &account, &[], &ranges, &t).len()
+    };
+    assert_eq!(
+        (judged(5), judged(10), judged(20), judged(30), judged(40)),
+        (0, 1, 1, 0, 0)
+    );
 }

@@ -38,14 +38,17 @@ pub async fn what_if_command(
         .iter()
         .map(|name| {
             Rule::parse(name).with_context(|| {
-                let known: Vec<&str> = ringledger_domain::fraud::ALL_RULES.iter().map(|r| r.as_str()).collect();
+                let known: Vec<&str> = ringledger_domain::fraud::ALL_RULES
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect();
                 format!("no rule named `{name}`; known: {}", known.join(", "))
             })
         })
         .collect::<anyhow::Result<Vec<Rule>>>()?;
     let ranges = match &args.ranges {
-        Some(path) => ranges_from(path)?,
-        None => ranges::load(pool).await?,
+        Some(path) => ranges::RangeBook::fixed(ranges_from(path)?),
+        None => ranges::RangeBook::as_listed(ranges::history(pool).await?),
     };
     let options = WhatIf {
         from: args.from.as_deref().map(parse_instant).transpose()?,
