@@ -375,4 +375,23 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn fraud_thresholds_layer_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rl.toml",
+                "[fraud.rules]\nburst_min_calls = 7\nfreeze_score = 800\n",
+            )?;
+            jail.set_env("RINGLEDGER_FRAUD__RULES__FREEZE_SCORE", "900");
+            let c = Config::load(Some(Path::new("rl.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.fraud.rules.burst_min_calls, 7);
+            assert_eq!(c.fraud.rules.freeze_score, 900);
+            assert_eq!(c.fraud.rules.high_risk_score, 600, "the rest keep their defaults");
+            jail.set_env("RINGLEDGER_FRAUD__RULES__BURST_MIN_CALLS", "1");
+            let err = Config::load(Some(Path::new("rl.toml"))).map(|_| ()).unwrap_err();
+            assert!(err.to_string().contains("burst_min_calls"), "{err}");
+            Ok(())
+        });
+    }
 }

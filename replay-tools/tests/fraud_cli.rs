@@ -77,12 +77,28 @@ async fn what_if_prints_what_would_be_flagged_and_writes_nothing() {
     assert_eq!(rows(&out, "short_call_burst"), 1, "the fifth short call");
     let out = replay(
         &db,
-        &["fraud", "what-if", "--format", "csv", "--set", "burst_min_calls=3"],
+        &[
+            "fraud",
+            "what-if",
+            "--format",
+            "csv",
+            "--set",
+            "burst_min_calls=3",
+        ],
     );
     assert_eq!(rows(&out, "short_call_burst"), 3, "the third, fourth and fifth");
     let out = replay(
         &db,
-        &["fraud", "what-if", "--format", "csv", "--set", "burst_min_calls=3", "--only", "high_risk_range"],
+        &[
+            "fraud",
+            "what-if",
+            "--format",
+            "csv",
+            "--set",
+            "burst_min_calls=3",
+            "--only",
+            "high_risk_range",
+        ],
     );
     assert_eq!(rows(&out, "short_call_burst"), 0);
     let file = std::env::temp_dir().join(format!("ranges-{}.csv", uuid::Uuid::now_v7()));
@@ -90,12 +106,24 @@ async fn what_if_prints_what_would_be_flagged_and_writes_nothing() {
     let path = file.display().to_string();
     let out = replay(
         &db,
-        &["fraud", "what-if", "--format", "csv", "--ranges", &path, "--threshold", "1200"],
+        &[
+            "fraud",
+            "what-if",
+            "--format",
+            "csv",
+            "--ranges",
+            &path,
+            "--threshold",
+            "1200",
+        ],
     );
     assert_eq!(rows(&out, "high_risk_range"), 5);
     let table = replay(&db, &["fraud", "what-if", "--ranges", &path]);
     let text = String::from_utf8_lossy(&table.stdout).into_owned();
-    assert!(text.contains("accounts with flags") && text.contains(&account.to_string()), "{text}");
+    assert!(
+        text.contains("accounts with flags") && text.contains(&account.to_string()),
+        "{text}"
+    );
     let _ = std::fs::remove_file(&file);
 
     let bad = replay(&db, &["fraud", "what-if", "--set", "burst_calls=3"]);

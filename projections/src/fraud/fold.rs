@@ -124,7 +124,7 @@ impl Signals {
     /// Folds one recorded event (Account or Call; others are ignored).
     pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
         match recorded.aggregate_type.as_str() {
-            "Account" => {
+            "Account" if matches!(recorded.event_type.as_str(), "AccountOpened" | "CreditPurchased") => {
                 let id = AccountId(crate::account_uuid(recorded)?);
                 let event: AccountEvent = recorded.decode()?;
                 fold_account(self.accounts.entry(id).or_default(), &event, recorded.occurred_at);
