@@ -19,6 +19,10 @@ use crate::ProjectionError;
 pub struct FraudSignals;
 
 const CREATE: &str = "
+CREATE TABLE fraud_accounts_v{v} (
+    account_id uuid PRIMARY KEY,
+    opened_at  timestamptz NOT NULL
+);
 CREATE TABLE fraud_calls_v{v} (
     call_id        uuid PRIMARY KEY,
     account_id     uuid        NOT NULL,
@@ -31,10 +35,6 @@ CREATE TABLE fraud_calls_v{v} (
     ended_at       timestamptz,
     billed_seconds bigint      NOT NULL,
     cost_micros    bigint      NOT NULL
-);
-CREATE TABLE fraud_accounts_v{v} (
-    account_id uuid PRIMARY KEY,
-    opened_at  timestamptz NOT NULL
 );
 CREATE TABLE fraud_purchases_v{v} (
     account_id  uuid        NOT NULL,
@@ -68,7 +68,7 @@ impl Projection for FraudSignals {
         &["Account", "Call"]
     }
     fn tables(&self) -> &'static [&'static str] {
-        &["fraud_calls", "fraud_accounts", "fraud_purchases", "fraud_flags"]
+        &["fraud_accounts", "fraud_calls", "fraud_purchases", "fraud_flags"]
     }
     fn create_sql(&self) -> &'static str {
         CREATE
