@@ -82,10 +82,10 @@ impl FraudService {
                 })?);
                 match recorded.event_type.as_str() {
                     "CallFlagged" if !rechecked.contains(&call) => rechecked.push(call),
-                    "CallPlaced" | "CallEnded" | "CallFailed" | "CallReRated" => {
-                        if !evaluated.contains(&call) {
-                            evaluated.push(call);
-                        }
+                    "CallPlaced" | "CallEnded" | "CallFailed" | "CallReRated"
+                        if !evaluated.contains(&call) =>
+                    {
+                        evaluated.push(call)
                     }
                     // Ticks matter only to the cost rule, once the cost reaches its threshold.
                     "CallTicked" if !evaluated.contains(&call) => {

@@ -1,6 +1,7 @@
 //! The SQL half of the fraud-signals projection: loads the calls a batch touches, folds them
 //! with `fold_call`, writes them back; account facts and flags are inserts.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use futures::future::BoxFuture;
@@ -108,11 +109,10 @@ async fn apply(
         }
         let id = crate::stream_uuid(recorded, "call")?;
         let event: CallEvent = recorded.decode()?;
-        if !calls.contains_key(&id) {
-            let loaded = load_call(conn, &calls_table, id).await?;
-            calls.insert(id, loaded);
-        }
-        let Some(facts) = calls.get_mut(&id) else { continue };
+        let facts = match calls.entry(id) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => slot.insert(load_call(conn, &calls_table, id).await?),
+        };
         fold_call(facts, &event, recorded.occurred_at);
         if let Some(flag) = facts
             .as_ref()
