@@ -38,6 +38,7 @@ impl Background {
         mailer: crate::mail::Mailer,
         rates: crate::rates::RateService,
         calls: crate::calls::CallService,
+        fraud: crate::fraud::FraudService,
     ) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
@@ -101,6 +102,7 @@ impl Background {
             crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
             crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
             sweeper_pool(calls, jobs.clone()).await?,
+            fraud_pool(fraud, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));
@@ -145,6 +147,41 @@ async fn sweeper_pool(calls: crate::calls::CallService, jobs: JobQueue) -> anyho
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             if report != crate::calls::SweepReport::default() {
                 tracing::info!(?report, "swept calls");
+            }
+            Ok(())
+        }
+    });
+    let config = QueueConfig {
+        concurrency: 1,
+        ..QueueConfig::default()
+    };
+    Ok(WorkerPool::spawn(jobs, queue, registry, config)?)
+}
+
+/// The `fraud` queue: the recurring scan of the fraud process manager (docs/fraud.md). Seeds
+/// the starter high-risk list the first time.
+async fn fraud_pool(fraud: crate::fraud::FraudService, jobs: JobQueue) -> anyhow::Result<WorkerPool> {
+    crate::fraud::ranges::seed(fraud.pool()).await?;
+    let queue = name(QueueName::parse, "fraud")?;
+    let kind = name(JobKind::parse, "fraud_scan")?;
+    let recurring = RecurringJob {
+        name: name(RecurringName::parse, "fraud_scan")?,
+        queue: queue.clone(),
+        kind: kind.clone(),
+        payload: serde_json::json!({}),
+        every_seconds: i32::try_from(fraud.config().scan_every_seconds).unwrap_or(5),
+        max_attempts: 5,
+    };
+    jobs.schedule_recurring(&recurring, None).await?;
+    let registry = Registry::new().register_fn(kind, move |_job| {
+        let fraud = fraud.clone();
+        async move {
+            let report = fraud
+                .scan_once()
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            if report.flags > 0 || report.freezes > 0 {
+                tracing::info!(?report, "fraud scan");
             }
             Ok(())
         }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthConfig;
 use crate::calls::CallsConfig;
 use crate::checkout::CheckoutConfig;
+use crate::fraud::FraudConfig;
 use crate::ledger::LedgerConfig;
 use crate::rates::RatesConfig;
 
@@ -105,6 +106,8 @@ pub struct Config {
     pub call_token_secret: Option<Secret>,
     /// Limits and grant policy of calls (`calls.limits.*`, `calls.policy.*`).
     pub calls: CallsConfig,
+    /// Fraud detection: the process manager and the rules' thresholds (`fraud.rules.*`).
+    pub fraud: FraudConfig,
 }
 
 impl Default for Config {
@@ -132,6 +135,7 @@ impl Default for Config {
             media_secret: None,
             call_token_secret: None,
             calls: CallsConfig::default(),
+            fraud: FraudConfig::default(),
         }
     }
 }
@@ -159,6 +163,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "media_secret",
     "call_token_secret",
     "calls",
+    "fraud",
 ];
 
 const SECRET_KEYS: &[&str] = &[
@@ -190,6 +195,8 @@ pub enum ConfigError {
     CheckoutCurrency(String),
     #[error("configuration `calls`: {0}")]
     Calls(ringledger_domain::call::LimitsError),
+    #[error("configuration `fraud`: {0}")]
+    Fraud(ringledger_domain::fraud::ThresholdsError),
 }
 
 impl Config {
@@ -280,6 +287,7 @@ impl Config {
             return Err(ConfigError::CheckoutCurrency(self.checkout.currency.clone()));
         }
         self.calls.validate().map_err(ConfigError::Calls)?;
+        self.fraud.validate().map_err(ConfigError::Fraud)?;
         Ok(self)
     }
 
@@ -453,6 +461,25 @@ mod tests {
             assert_eq!(c.smtp_password.as_ref().map(Secret::expose), Some("hunter2"));
             jail.create_file("rl.toml", "smtp_password = \"x\"\n")?;
             assert!(Config::load(Some(Path::new("rl.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn fraud_thresholds_layer_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rl.toml",
+                "[fraud.rules]\nburst_min_calls = 7\nfreeze_score = 800\n",
+            )?;
+            jail.set_env("RINGLEDGER_FRAUD__RULES__FREEZE_SCORE", "900");
+            let c = Config::load(Some(Path::new("rl.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.fraud.rules.burst_min_calls, 7);
+            assert_eq!(c.fraud.rules.freeze_score, 900);
+            assert_eq!(c.fraud.rules.high_risk_score, 600, "the rest keep their defaults");
+            jail.set_env("RINGLEDGER_FRAUD__RULES__BURST_MIN_CALLS", "1");
+            let err = Config::load(Some(Path::new("rl.toml"))).map(|_| ()).unwrap_err();
+            assert!(err.to_string().contains("burst_min_calls"), "{err}");
             Ok(())
         });
     }

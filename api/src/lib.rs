@@ -7,6 +7,7 @@ pub mod calls;
 pub mod checkout;
 pub mod config;
 pub mod devdb;
+pub mod fraud;
 pub mod http;
 pub mod ledger;
 pub mod mail;

@@ -74,6 +74,12 @@ impl Application {
             rates.clone(),
             config.calls.clone(),
         );
+        let fraud = crate::fraud::FraudService::new(
+            pool.clone(),
+            calls.clone(),
+            accounts.clone(),
+            config.fraud.clone(),
+        );
         let metering = MeteringSecrets {
             media_secret: config.media_secret.clone(),
             call_token_secret: config.call_token_secret.clone(),
@@ -106,6 +112,7 @@ impl Application {
             dev_mailbox: config.mode == Mode::Development,
             auth,
             calls,
+            fraud,
             metering,
             checkout,
         };
@@ -176,6 +183,7 @@ impl Application {
             mailer,
             state.rates.clone(),
             state.calls.clone(),
+            state.fraud.clone(),
         )
         .await?;
         if mode == Mode::Development && state.rates.config().seed_sample_deck {

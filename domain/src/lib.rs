@@ -5,6 +5,7 @@
 pub mod account;
 pub mod call;
 pub mod e164;
+pub mod fraud;
 pub mod ids;
 pub mod money;
 pub mod postings;

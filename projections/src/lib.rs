@@ -9,6 +9,7 @@ pub mod balance;
 pub mod cache;
 pub mod calls;
 pub mod event;
+pub mod fraud;
 pub mod jobs;
 pub mod projection;
 pub mod rates;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(rates::RateTable),
         Arc::new(calls::CallLog),
         Arc::new(calls::OpenReservations),
+        Arc::new(fraud::FraudSignals),
     ]
 }
 

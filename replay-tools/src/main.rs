@@ -80,6 +80,40 @@ pub enum Command {
         #[command(subcommand)]
         action: RatesAction,
     },
+    /// Fraud rules: `fraud what-if` re-runs them over history without writing anything.
+    Fraud {
+        #[command(subcommand)]
+        action: FraudAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FraudAction {
+    /// Which calls the fraud rules would flag and which accounts they would freeze, and why,
+    /// over the log (optionally between two instants), with overridden thresholds or ranges.
+    /// Reads only: writes no event, read model or checkpoint.
+    WhatIf {
+        /// Calls placed from this instant (RFC 3339), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// Calls placed up to this instant (RFC 3339), inclusive; later events are not read.
+        #[arg(long)]
+        to: Option<String>,
+        /// The account score that freezes (overrides `freeze_score`).
+        #[arg(long)]
+        threshold: Option<u32>,
+        /// Override a rule threshold, e.g. `--set burst_min_calls=3` (names in docs/fraud.md);
+        /// repeatable.
+        #[arg(long, value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Only show hits of this rule (repeatable), e.g. `--only high_risk_range`.
+        #[arg(long, value_name = "RULE")]
+        only: Vec<String>,
+        /// Use the ranges in this CSV (`prefix,label[,source]` with a header) instead of the
+        /// admin-edited list.
+        #[arg(long, value_name = "FILE")]
+        ranges: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

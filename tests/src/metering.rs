@@ -34,6 +34,8 @@ pub struct Metering {
     pub base: String,
     /// The app's own call service (for the sweeper, which runs as a job in the app).
     pub calls: ringledger_api::calls::CallService,
+    /// The app's fraud process manager (its scan also runs as a job in the app).
+    pub fraud: ringledger_api::fraud::FraudService,
     pub rates: RateService,
     pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -49,6 +51,16 @@ impl Drop for Metering {
 
 /// Imports and activates the test deck, then starts the app with `calls`.
 pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Metering> {
+    let config = Config {
+        calls,
+        ..Config::default()
+    };
+    start_app_with(db, config).await
+}
+
+/// As `start_app`, with the rest of the configuration from `config` (address, database and
+/// metering secrets are the test's).
+pub async fn start_app_with(db: &TestDb, config: Config) -> anyhow::Result<Metering> {
     let rates = crate::rates::service(db.pool.clone());
     let status = crate::rates::import(&rates, DECK, &crate::rates::request("twilio-voice.csv", None)).await?;
     crate::rates::activate(&rates, &status, false).await?;
@@ -57,12 +69,12 @@ pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Meteri
         database_url: Some(Secret::new(db.url.clone())),
         media_secret: Some(Secret::new(MEDIA_SECRET)),
         call_token_secret: Some(Secret::new(CALL_TOKEN_SECRET)),
-        calls,
-        ..Config::default()
+        ..config
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());
     let calls = app.state().calls.clone();
+    let fraud = app.state().fraud.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -70,6 +82,7 @@ pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Meteri
     Ok(Metering {
         base,
         calls,
+        fraud,
         rates,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -70,6 +70,11 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
                 .to_owned(),
         },
         Section {
+            name: "Fraud",
+            detail: "flagged calls and accounts at /admin/fraud; high-risk ranges at /admin/fraud/ranges"
+                .to_owned(),
+        },
+        Section {
             name: "Operations",
             detail: "health at /healthz and /readyz, metrics at /metrics".to_owned(),
         },

@@ -8,6 +8,7 @@ mod auth;
 mod checkout;
 mod dev_mailbox;
 mod error;
+mod fraud;
 mod health;
 pub mod metering;
 pub mod rates;
@@ -41,6 +42,7 @@ pub struct AppState {
     /// Accounts and sign-in (sessions, CSRF, rate limits, flows).
     pub auth: AuthService,
     pub calls: CallService,
+    pub fraud: crate::fraud::FraudService,
     pub metering: metering::MeteringSecrets,
     /// Top-up offers and Stripe Checkout.
     pub checkout: CheckoutService,
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(admin_topup::router())
         .merge(checkout::router())
+        .merge(fraud::router())
         .merge(rates::signed_in_router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::context));
     Router::new()

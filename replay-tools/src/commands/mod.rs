@@ -1,6 +1,7 @@
 //! The commands, each a function from parsed arguments to output and an exit code.
 
 mod account;
+pub mod fraud;
 mod jobs;
 mod projections;
 mod rates;
@@ -42,6 +43,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Status => projections::status(&pool, format, out).await,
         Command::Jobs { action } => jobs::run(&pool, action, format, out).await,
         Command::Rates { action } => rates::run(&pool, action, format, out).await,
+        Command::Fraud {
+            action:
+                crate::FraudAction::WhatIf {
+                    from,
+                    to,
+                    threshold,
+                    set,
+                    only,
+                    ranges,
+                },
+        } => {
+            let args = fraud::WhatIfArgs {
+                from,
+                to,
+                threshold,
+                set,
+                only,
+                ranges,
+            };
+            fraud::what_if_command(&pool, args, format, out).await
+        }
     }
 }
 
