@@ -8,8 +8,10 @@ pub mod audit;
 pub mod balance;
 pub mod cache;
 pub mod calls;
+pub mod corrections;
 pub mod event;
 pub mod jobs;
+pub mod margins;
 pub mod projection;
 pub mod rates;
 pub mod runner;
@@ -45,6 +47,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(rates::RateTable),
         Arc::new(calls::CallLog),
         Arc::new(calls::OpenReservations),
+        Arc::new(corrections::RateCorrectionsTable),
+        Arc::new(margins::CallMargins),
     ]
 }
 
