@@ -180,7 +180,11 @@ pub async fn audit(
 
 /// The account's calls re-rated by rate corrections up to `at`: which correction, who made it
 /// and why, and what it changed (from the `call_rerates` margin records).
-async fn rerated_calls(pool: &PgPool, account: uuid::Uuid, at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Table> {
+async fn rerated_calls(
+    pool: &PgPool,
+    account: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Table> {
     let rows = sqlx::query(
         "SELECT r.call_id, r.correction, r.actor, c.reason, r.old_charged_micros, r.new_charged_micros,
                 r.refund_micros, r.old_our_cost_micros, r.new_our_cost_micros, r.rerated_at
@@ -216,7 +220,8 @@ async fn rerated_calls(pool: &PgPool, account: uuid::Uuid, at: chrono::DateTime<
             micros(r.try_get("refund_micros")?),
             opt(r.try_get("old_our_cost_micros")?),
             opt(r.try_get("new_our_cost_micros")?),
-            r.try_get::<chrono::DateTime<chrono::Utc>, _>("rerated_at")?.to_rfc3339(),
+            r.try_get::<chrono::DateTime<chrono::Utc>, _>("rerated_at")?
+                .to_rfc3339(),
         ]);
     }
     Ok(table)

@@ -48,13 +48,16 @@ pub async fn catch_up(pool: &PgPool, name: &str) -> anyhow::Result<()> {
 }
 
 fn money(text: &str, currency: Currency, flag: &str) -> anyhow::Result<Money> {
-    Money::parse(text, currency).map_err(|e| anyhow::anyhow!("{flag}: {e} (write e.g. 0.0135 for 1.35 cents a minute)"))
+    Money::parse(text, currency)
+        .map_err(|e| anyhow::anyhow!("{flag}: {e} (write e.g. 0.0135 for 1.35 cents a minute)"))
 }
 
 fn bar(total: u64) -> ProgressBar {
     ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{spinner} re-rating [{bar:40}] {pos}/{len} calls ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} re-rating [{bar:40}] {pos}/{len} calls ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     )
 }
 
@@ -79,7 +82,11 @@ pub async fn correct(
     let request = CorrectionRequest {
         prefix: args.prefix,
         cost_per_minute: money(&args.cost, currency, "--cost")?,
-        selling_per_minute: args.selling.as_deref().map(|s| money(s, currency, "--selling")).transpose()?,
+        selling_per_minute: args
+            .selling
+            .as_deref()
+            .map(|s| money(s, currency, "--selling"))
+            .transpose()?,
         effective_from: from,
         effective_to: to,
         reason: args.reason,
@@ -96,7 +103,10 @@ pub async fn correct(
         recorded.old.selling_per_minute,
         recorded.new.selling_per_minute,
         recorded.effective_from.to_rfc3339(),
-        recorded.effective_to.map(|t| format!(" to {}", t.to_rfc3339())).unwrap_or_default()
+        recorded
+            .effective_to
+            .map(|t| format!(" to {}", t.to_rfc3339()))
+            .unwrap_or_default()
     );
     catch_up(pool, "rate_corrections").await?;
     catch_up(pool, "call_margins").await?;
@@ -105,10 +115,12 @@ pub async fn correct(
     let number = recorded.number;
     let progress = bar(0);
     let status = loop {
-        let row = sqlx::query("SELECT status, candidates, examined, message FROM rerate_runs WHERE correction = $1")
-            .bind(i64::try_from(number)?)
-            .fetch_optional(pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT status, candidates, examined, message FROM rerate_runs WHERE correction = $1",
+        )
+        .bind(i64::try_from(number)?)
+        .fetch_optional(pool)
+        .await?;
         if let Some(row) = row {
             progress.set_length(u64::try_from(row.try_get::<i64, _>("candidates")?).unwrap_or(0));
             progress.set_position(u64::try_from(row.try_get::<i64, _>("examined")?).unwrap_or(0));
@@ -137,12 +149,21 @@ pub async fn correct(
 }
 
 /// Runs (or resumes) a correction's re-rating in this process.
-pub async fn rerate(pool: &PgPool, correction: &str, format: Format, out: &mut impl Write) -> anyhow::Result<i32> {
+pub async fn rerate(
+    pool: &PgPool,
+    correction: &str,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<i32> {
     let number = CorrectionId::parse(correction)?.0;
     catch_up(pool, "call_margins").await?;
     let rerater = ReRater::standalone(pool.clone());
     let stop = Arc::new(tokio::sync::Notify::new());
-    tokio::spawn(ringledger_api::notify::run(pool.clone(), rerater.appended(), stop.clone()));
+    tokio::spawn(ringledger_api::notify::run(
+        pool.clone(),
+        rerater.appended(),
+        stop.clone(),
+    ));
     let progress = bar(0);
     let result = rerater
         .run(number, RunOptions::default(), |p| {
@@ -163,8 +184,14 @@ fn print_summary(s: &Summary, format: Format, out: &mut impl Write) -> anyhow::R
         ("calls re-rated", s.calls_rerated.to_string()),
         ("accounts credited", s.accounts_credited.to_string()),
         ("refunds", s.refunds.to_string()),
-        ("total refunded", format!("{} {}", micros(s.refunded_micros), s.currency)),
-        ("our cost change", format!("{} {}", micros(s.our_cost_delta_micros), s.currency)),
+        (
+            "total refunded",
+            format!("{} {}", micros(s.refunded_micros), s.currency),
+        ),
+        (
+            "our cost change",
+            format!("{} {}", micros(s.our_cost_delta_micros), s.currency),
+        ),
     ] {
         table.push(vec![k.to_owned(), v]);
     }
@@ -182,7 +209,15 @@ pub async fn list(pool: &PgPool, format: Format, out: &mut impl Write) -> anyhow
     .fetch_all(pool)
     .await?;
     let mut table = Table::new(vec![
-        "correction", "prefix", "cost", "selling", "from", "to", "reason", "actor", "re-rating",
+        "correction",
+        "prefix",
+        "cost",
+        "selling",
+        "from",
+        "to",
+        "reason",
+        "actor",
+        "re-rating",
     ]);
     for r in rows {
         let arrow = |a: &str, b: &str| -> anyhow::Result<String> {

@@ -145,7 +145,9 @@ pub async fn run(
             };
             super::corrections::correct(pool, service, args, format, out).await
         }
-        RatesAction::Rerate { correction } => super::corrections::rerate(pool, &correction, format, out).await,
+        RatesAction::Rerate { correction } => {
+            super::corrections::rerate(pool, &correction, format, out).await
+        }
         RatesAction::Corrections => super::corrections::list(pool, format, out).await,
         RatesAction::WhatIf {
             draft,
