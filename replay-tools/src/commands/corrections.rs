@@ -111,6 +111,12 @@ pub async fn correct(
     catch_up(pool, "rate_corrections").await?;
     catch_up(pool, "call_margins").await?;
     let rerater = ReRater::standalone(pool.clone());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(ringledger_api::notify::run(
+        pool.clone(),
+        rerater.appended(),
+        stop.clone(),
+    ));
     let workers = ringledger_api::rerate::jobs::spawn_pool(rerater.clone(), JobQueue::new(pool.clone()))?;
     let number = recorded.number;
     let progress = bar(0);
@@ -133,6 +139,8 @@ pub async fn correct(
     };
     progress.finish_and_clear();
     workers.shutdown(Duration::from_secs(10)).await;
+    stop.notify_one();
+    catch_up(pool, "call_margins").await?;
     if status.0 == "failed" {
         eprintln!(
             "re-rating {} failed: {}; the job retries by itself, or run `ringledger-replay rates rerate {}`",
@@ -173,7 +181,9 @@ pub async fn rerate(
         .await;
     progress.finish_and_clear();
     stop.notify_one();
-    print_summary(&result?, format, out)?;
+    let summary = result?;
+    catch_up(pool, "call_margins").await?;
+    print_summary(&summary, format, out)?;
     Ok(0)
 }
 
@@ -264,6 +274,17 @@ pub async fn what_if_cmd(
     anyhow::ensure!(from < to, "--from {from} must be before --to {to}");
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let draft = DraftDeck::read(&bytes, currency)?;
+    // What-if reads the call_margins read model as it stands and writes nothing, not even a
+    // catch-up: say so when it is behind the log.
+    let margins = ringledger_projections::by_name("call_margins")?;
+    let version = ringledger_projections::versions::ensure_live(pool, margins.as_ref()).await?;
+    let at = ringledger_projections::runner::checkpoint(pool, "call_margins", version).await?;
+    if ringledger_projections::event::any_after(pool, at, &["Call"]).await? {
+        eprintln!(
+            "warning: the call_margins read model is behind the log (is `ringledger serve` running?); \
+             calls not yet in it are left out"
+        );
+    }
     service.book().refresh(pool).await?;
     let pricing = service.book().get().pricing.clone();
     let origin = service.config().origination_number.clone();
