@@ -17,7 +17,6 @@ pub mod jobs;
 mod records;
 mod what_if;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +29,8 @@ use ringledger_domain::{AccountId, CallId, Money};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use records::refund_reason;
 pub use records::rerated_calls;
-use records::{refund_reason, RunState};
 pub use what_if::{what_if, DraftDeck, WhatIf, WhatIfLine};
 
 use crate::ledger::{AccountService, CommandError, Envelope, Ledger, LedgerConfig};
@@ -247,6 +246,7 @@ impl ReRater {
         }
     }
 
+    /// The next page of covered, ended calls after `cursor`, by (placed_at, call_id).
     async fn page(
         &self,
         c: &RatesCorrected,

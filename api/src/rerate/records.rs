@@ -50,8 +50,6 @@ impl ReRater {
         })
     }
 
-    /// The next page of covered, ended calls after `cursor`, by (placed_at, call_id).
-
     pub(super) async fn record_page(
         &self,
         number: u64,

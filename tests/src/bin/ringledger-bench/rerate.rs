@@ -42,7 +42,9 @@ fn start() -> DateTime<Utc> {
 }
 
 pub async fn run(url: &str, calls: usize, accounts: usize, share_percent: usize) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+    // Enough connections for every call in flight to hold one while appending (the same pool
+    // serves the baseline).
+    let pool = PgPoolOptions::new().max_connections(48).connect(url).await?;
     ringledger_api::startup::MIGRATOR.run(&pool).await?;
     let t = Instant::now();
     eprintln!("generating {calls} ended calls over {accounts} accounts with COPY (not measured)...");
