@@ -101,6 +101,14 @@ impl Background {
             WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?,
             crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
             crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
+            crate::rerate::jobs::spawn_pool(
+                crate::rerate::ReRater::new(
+                    jobs.pool().clone(),
+                    calls.ledger().clone(),
+                    calls.accounts().clone(),
+                ),
+                jobs.clone(),
+            )?,
             sweeper_pool(calls, jobs.clone()).await?,
             fraud_pool(fraud, jobs.clone()).await?,
         ];

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod mail;
 pub mod notify;
 pub mod rates;
+pub mod rerate;
 pub mod startup;
 pub mod store;
 pub mod stripe;

@@ -8,9 +8,11 @@ pub mod audit;
 pub mod balance;
 pub mod cache;
 pub mod calls;
+pub mod corrections;
 pub mod event;
 pub mod fraud;
 pub mod jobs;
+pub mod margins;
 pub mod projection;
 pub mod rates;
 pub mod runner;
@@ -47,6 +49,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(calls::CallLog),
         Arc::new(calls::OpenReservations),
         Arc::new(fraud::FraudSignals),
+        Arc::new(corrections::RateCorrectionsTable),
+        Arc::new(margins::CallMargins),
     ]
 }
 

@@ -75,7 +75,7 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<JobsAction>,
     },
-    /// Rate decks: import, export, activate, list, quote.
+    /// Rate decks: import, export, activate, list, quote; corrections, re-rating and what-if.
     Rates {
         #[command(subcommand)]
         action: RatesAction,
@@ -177,6 +177,58 @@ pub enum RatesAction {
         /// The account to quote for (its available credit sets the maximum duration).
         #[arg(long)]
         account: Option<String>,
+    },
+    /// Correct the rate of one destination prefix over a range of time: records
+    /// `RatesCorrected`, re-rates every ended call placed in the range on that prefix (our cost
+    /// always; the customer is refunded when the new price is lower, never charged more) and
+    /// prints the summary. Quotes in the range use the corrected price at once.
+    Correct {
+        /// A destination prefix of the active deck, as calls matched it (e.g. 4477).
+        #[arg(long)]
+        prefix: String,
+        /// The corrected cost to us per minute, in the deck's currency (e.g. 0.0200).
+        #[arg(long)]
+        cost: String,
+        /// The corrected selling rate per minute (default: the pricing rules applied to --cost).
+        #[arg(long)]
+        selling: Option<String>,
+        /// Calls placed from this instant (RFC 3339), inclusive.
+        #[arg(long)]
+        from: String,
+        /// Calls placed before this instant (RFC 3339); default: open-ended while the deck is active.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (shown in the audit trail and on the customer's statement).
+        #[arg(long)]
+        reason: String,
+        /// Who is correcting (an admin's id; default: the operator CLI).
+        #[arg(long, env = "RINGLEDGER_ACTOR")]
+        actor: Option<String>,
+        /// An idempotency key: the same correction sent twice with one key is recorded once.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Run or resume the re-rating of a correction here (idempotent: safe to repeat).
+    Rerate {
+        /// The correction, `rc-N` or `N`.
+        correction: String,
+    },
+    /// The corrections made, with their ranges, authors and re-rating progress.
+    Corrections,
+    /// Price the ended calls of a period against a draft deck, as a correction to its rates
+    /// would, and print per-account and per-country differences as CSV. Writes nothing.
+    WhatIf {
+        /// The draft deck file (Twilio or generic format).
+        draft: std::path::PathBuf,
+        /// Calls placed from this instant (RFC 3339), inclusive.
+        #[arg(long)]
+        from: String,
+        /// Calls placed before this instant (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// The draft's currency.
+        #[arg(long, default_value = "USD")]
+        currency: String,
     },
 }
 

@@ -124,6 +124,11 @@ impl CallService {
         &self.calls
     }
 
+    /// The Account service the calls settle on (re-rating credits refunds through it).
+    pub fn accounts(&self) -> &AccountService<PostgresStore> {
+        &self.accounts
+    }
+
     /// `start`: check the quote, gather the caller's facts, place the call and reserve its
     /// first grant. A retried start (same call id) gets the first answer.
     pub async fn start(&self, start: &StartCall, now: DateTime<Utc>) -> Result<(Call, Reply), CallsError> {

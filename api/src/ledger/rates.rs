@@ -1,5 +1,7 @@
-//! The rate streams' command services: one RateDeck stream per deck, one RatePolicy stream.
+//! The rate streams' command services: one RateDeck stream per deck, one RatePolicy stream, one
+//! RateCorrections stream.
 
+use ringledger_domain::rates::correction::{CorrectRates, CorrectionError, CorrectionEvent, RateCorrections};
 use ringledger_domain::rates::deck::{DeckCommand, DeckEvent, RateDeck, RateDeckError};
 use ringledger_domain::rates::policy::{PolicyCommand, PolicyError, PolicyEvent, RatePolicy};
 
@@ -33,5 +35,19 @@ impl Decider for RatePolicy {
             PolicyCommand::SetPricingRules { .. } => "SetPricingRules",
             PolicyCommand::SetBlockList { .. } => "SetBlockList",
         }
+    }
+}
+
+impl Decider for RateCorrections {
+    fn decide_command(&self, command: &CorrectRates) -> Result<Vec<CorrectionEvent>, CorrectionError> {
+        self.decide(command)
+    }
+
+    fn fold_event(&mut self, event: &CorrectionEvent) {
+        self.fold(event);
+    }
+
+    fn command_name(_: &CorrectRates) -> &'static str {
+        "CorrectRates"
     }
 }

@@ -1,8 +1,10 @@
 //! The rate book: the active deck and the pricing policy held in memory for lookups, rebuilt
 //! from the rate table projection when a deck is activated or the policy changes, and swapped
-//! in atomically (readers keep the book they started with). A lookup goes from a dialled
+//! in atomically (readers keep the book they started with). Rate corrections of the active
+//! deck are held beside the rows and applied to a lookup whose instant falls in their range. A lookup goes from a dialled
 //! number to the matched deck row and the selling price; it never touches the database.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -29,12 +31,29 @@ struct Entry {
     plan: BillingPlan,
 }
 
+/// A rate correction of one destination prefix over its effective range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookCorrection {
+    pub number: u64,
+    pub cost_per_minute: Money,
+    pub selling_per_minute: Money,
+    pub effective_from: DateTime<Utc>,
+    pub effective_to: Option<DateTime<Utc>>,
+}
+
+impl BookCorrection {
+    fn covers(&self, at: DateTime<Utc>) -> bool {
+        at >= self.effective_from && self.effective_to.is_none_or(|to| at < to)
+    }
+}
+
 /// What the book was built from; a change means a rebuild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Generation {
     pub deck: Option<(DeckId, i64)>,
     pub pricing_position: Option<i64>,
     pub blocks_position: Option<i64>,
+    pub corrections_position: Option<i64>,
 }
 
 /// An immutable snapshot of the active rates.
@@ -50,6 +69,8 @@ pub struct RateBook {
     table: PrefixTable<u32>,
     pub pricing: PricingRules,
     pub blocks: BlockList,
+    /// Corrections of the active deck by destination prefix, newest first.
+    corrections: HashMap<String, Vec<BookCorrection>>,
 }
 
 /// One line of the public price list.
@@ -98,11 +119,46 @@ impl RateBook {
             table: PrefixTable::empty(),
             pricing: PricingRules::default(),
             blocks: BlockList::default_rules(),
+            corrections: HashMap::new(),
         }
     }
 
-    /// The rate for E.164 `digits` (country code first, no `+`), calling from `origin`.
+    /// The rate for E.164 `digits` (country code first, no `+`), calling from `origin`, now.
     pub fn rate(&self, digits: &str, origin: Option<&str>) -> Result<Option<Rated>, RateError> {
+        self.rate_at(digits, origin, Utc::now())
+    }
+
+    /// The newest correction of destination prefix `prefix` whose range holds `at`.
+    pub fn correction(&self, prefix: &str, at: DateTime<Utc>) -> Option<&BookCorrection> {
+        self.corrections.get(prefix)?.iter().find(|c| c.covers(at))
+    }
+
+    /// The deck's price for `prefix`, with the correction in force at `at` applied: the
+    /// corrected cost and selling rate replace the deck's and the pricing rules' (the plan stays).
+    fn corrected(
+        &self,
+        prefix: &str,
+        mut price: SellingPrice,
+        at: DateTime<Utc>,
+    ) -> Result<SellingPrice, RateError> {
+        if let Some(c) = self.correction(prefix, at) {
+            price.cost_per_minute = c.cost_per_minute;
+            price.selling.rate_per_minute = c.selling_per_minute;
+            price.margin_per_minute = c
+                .selling_per_minute
+                .checked_sub(c.cost_per_minute)
+                .map_err(|e| RateError::Invalid(format!("correction rc-{}: {e}", c.number)))?;
+        }
+        Ok(price)
+    }
+
+    /// The rate for `digits` as it stands at `at` (quotes pass their own instant).
+    pub fn rate_at(
+        &self,
+        digits: &str,
+        origin: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Rated>, RateError> {
         let Some(deck_id) = self.deck_id else {
             return Err(RateError::NoActiveDeck);
         };
@@ -116,6 +172,7 @@ impl RateBook {
             .pricing
             .sell(&entry.iso, prefix, entry.cost_per_minute)
             .map_err(|e| RateError::Invalid(format!("pricing {prefix}: {e}")))?;
+        let price = self.corrected(prefix, price, at)?;
         Ok(Some(Rated {
             destination: Destination {
                 iso: entry.iso.clone(),
@@ -135,6 +192,7 @@ impl RateBook {
         if self.deck_id.is_none() {
             return Err(RateError::NoActiveDeck);
         }
+        let now = Utc::now();
         let mut out = Vec::new();
         for (index, entry) in self.entries.iter().enumerate() {
             if country.is_some_and(|c| !c.eq_ignore_ascii_case(&entry.iso)) {
@@ -145,6 +203,7 @@ impl RateBook {
                     .pricing
                     .sell(&entry.iso, &prefix, entry.cost_per_minute)
                     .map_err(|e| RateError::Invalid(format!("pricing {prefix}: {e}")))?;
+                let price = self.corrected(&prefix, price, now)?;
                 out.push(PriceListRow {
                     iso: entry.iso.clone(),
                     country: entry.country.clone(),
@@ -275,7 +334,54 @@ async fn generation(pool: &PgPool) -> Result<Generation, RateError> {
         deck: deck.zip(position).map(|(d, p)| (DeckId(d), p)),
         pricing_position: row.try_get("pricing_position")?,
         blocks_position: row.try_get("blocks_position")?,
+        corrections_position: corrections_position(pool).await?,
     })
+}
+
+/// The newest correction's position; none until the corrections read model exists (an api
+/// may start before its projections are set up).
+async fn corrections_position(pool: &PgPool) -> Result<Option<i64>, RateError> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('rate_corrections') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar("SELECT max(position) FROM rate_corrections")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// The corrections of `deck` (and those naming no deck), by prefix, newest first.
+async fn load_corrections(
+    pool: &PgPool,
+    deck: DeckId,
+    currency: Currency,
+) -> Result<HashMap<String, Vec<BookCorrection>>, RateError> {
+    let mut out: HashMap<String, Vec<BookCorrection>> = HashMap::new();
+    if corrections_position(pool).await?.is_none() {
+        return Ok(out);
+    }
+    let rows = sqlx::query(
+        "SELECT number, prefix, new_cost_micros, new_selling_micros, effective_from, effective_to
+           FROM rate_corrections WHERE (deck_id = $1 OR deck_id IS NULL) AND currency = $2
+          ORDER BY number DESC",
+    )
+    .bind(deck.0)
+    .bind(currency.as_str())
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        let prefix: String = row.try_get("prefix")?;
+        out.entry(prefix).or_default().push(BookCorrection {
+            number: u64::try_from(row.try_get::<i64, _>("number")?).unwrap_or(0),
+            cost_per_minute: Money::from_micros(row.try_get("new_cost_micros")?, currency),
+            selling_per_minute: Money::from_micros(row.try_get("new_selling_micros")?, currency),
+            effective_from: row.try_get("effective_from")?,
+            effective_to: row.try_get("effective_to")?,
+        });
+    }
+    Ok(out)
 }
 
 async fn load(pool: &PgPool, generation: Generation) -> Result<RateBook, RateError> {
@@ -314,6 +420,7 @@ async fn load(pool: &PgPool, generation: Generation) -> Result<RateBook, RateErr
     book.entries = entries;
     book.prefixes = prefixes;
     book.table = PrefixTable::build(keys).map_err(|e| RateError::Store(format!("deck {deck_id}: {e}")))?;
+    book.corrections = load_corrections(pool, deck_id, currency).await?;
     Ok(book)
 }
 

@@ -4,6 +4,7 @@
 //! its own.
 
 mod book;
+mod corrections;
 mod import;
 pub mod jobs;
 mod quotes;
@@ -11,13 +12,15 @@ mod seed;
 
 use std::sync::Arc;
 
+use ringledger_domain::rates::correction::RateCorrections;
 use ringledger_domain::rates::deck::{DeckCommand, RateDeck, RateDeckError};
 use ringledger_domain::rates::policy::{PolicyCommand, PolicyError, RatePolicy, POLICY_STREAM};
 use ringledger_domain::{ActorId, DeckId};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-pub use book::{PriceListRow, RateBook, RateBookHandle, Rated};
+pub use book::{BookCorrection, PriceListRow, RateBook, RateBookHandle, Rated};
+pub use corrections::CorrectionRequest;
 pub use import::{deck_imported, fingerprint, ImportRequest, ImportStatus};
 pub use quotes::{QuoteOutcome, QuoteRequest};
 pub use seed::seed_development_deck;
@@ -94,6 +97,7 @@ pub struct RateService {
     pool: PgPool,
     decks: Ledger<RateDeck, PostgresStore>,
     policy: Ledger<RatePolicy, PostgresStore>,
+    corrections: Ledger<RateCorrections, PostgresStore>,
     book: RateBookHandle,
     config: Arc<RatesConfig>,
 }
@@ -110,7 +114,8 @@ impl RateService {
         RateService {
             pool,
             decks: Ledger::with_appended(store.clone(), ledger.clone(), appended.clone()),
-            policy: Ledger::with_appended(store, ledger, appended),
+            policy: Ledger::with_appended(store.clone(), ledger.clone(), appended.clone()),
+            corrections: Ledger::with_appended(store, ledger, appended),
             book: RateBookHandle::default(),
             config: Arc::new(config),
         }

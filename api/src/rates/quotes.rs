@@ -61,7 +61,7 @@ impl RateService {
             Err(DialError::Invalid(e)) => return Err(RateError::Invalid(e.to_string())),
         };
         let origin = self.config().origination_number.as_deref();
-        let Some(rated) = book.rate(number.digits(), origin)? else {
+        let Some(rated) = book.rate_at(number.digits(), origin, now)? else {
             return Ok(QuoteOutcome::NoRate { number });
         };
         let currency = rated.price.selling.rate_per_minute.currency();

@@ -69,6 +69,10 @@ pub struct Call {
     /// The highest cumulative talk acknowledged, and its cost.
     pub(crate) talk_ms: u64,
     pub(crate) cost_micros: i64,
+    /// Our cost per minute (from the quote, then the latest correction), and the number of
+    /// the latest correction applied: an older one reached later leaves our cost side alone.
+    pub(crate) our_rate_micros: Option<i64>,
+    pub(crate) rerated_sequence: u64,
     pub(crate) last_seq: u64,
     pub(crate) last_reply: Option<Reply>,
     pub(crate) last_activity_at: Option<DateTime<Utc>>,
@@ -126,6 +130,21 @@ impl Call {
 
     pub fn cost(&self) -> Money {
         self.money(self.cost_micros)
+    }
+
+    /// What the customer paid for the call once ended, after any re-rating.
+    pub fn charged(&self) -> Money {
+        self.money(self.charged_micros)
+    }
+
+    /// Our cost per minute for the call, when known.
+    pub fn our_rate(&self) -> Option<Money> {
+        self.our_rate_micros.map(|m| self.money(m))
+    }
+
+    /// The number of the latest correction applied to the call (0 for none).
+    pub fn rerated_sequence(&self) -> u64 {
+        self.rerated_sequence
     }
 
     /// The grant as it stands, answered at `at`.
@@ -210,12 +229,16 @@ impl Call {
             CallEvent::CallFlagged { .. } => {}
             CallEvent::CallReRated {
                 correction,
+                sequence,
                 new_cost,
                 new_charged,
+                our_rate_per_minute,
                 ..
             } => {
                 self.cost_micros = new_cost.micros();
                 self.charged_micros = new_charged.micros();
+                self.our_rate_micros = our_rate_per_minute.map(|m| m.micros()).or(self.our_rate_micros);
+                self.rerated_sequence = self.rerated_sequence.max(*sequence);
                 self.last_correction = Some(correction.clone());
             }
         }
@@ -227,6 +250,7 @@ impl Call {
             account_id,
             node_id,
             tariff,
+            cost_per_minute,
             quote_id,
             max_ring_seconds,
             max_call_seconds,
@@ -249,6 +273,7 @@ impl Call {
                 placed_at: *placed_at,
             });
             self.phase = Phase::Placed;
+            self.our_rate_micros = cost_per_minute.map(|m| m.micros());
             self.last_activity_at = Some(*placed_at);
         }
     }

@@ -11,7 +11,6 @@ use crate::call::values::{
 use crate::ids::{AccountId, ActorId, CallId, ReservationId};
 use crate::money::Money;
 use crate::rates::quote::Quote;
-use crate::rating::Tariff;
 
 /// The `start` request, with everything the api gathered to decide it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +90,14 @@ pub enum CallCommand {
         score: u16,
         evidence: String,
     },
-    /// A rate correction (by its id, as `AdjustCredit` names it) re-prices an ended call at
-    /// `tariff`. Only ever refunds: the caller was shown the quote.
+    /// A rate correction (`rc-N` as `AdjustCredit` names it, and its N) re-prices an ended
+    /// call at corrected per-minute rates under the call's own plan. The customer is only ever
+    /// refunded (the caller was shown the quote); our cost side follows the latest correction.
     ReRate {
         correction: String,
-        tariff: Tariff,
+        sequence: u64,
+        selling_per_minute: Money,
+        cost_per_minute: Money,
         actor: ActorId,
         now: DateTime<Utc>,
     },

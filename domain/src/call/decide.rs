@@ -64,10 +64,18 @@ impl Call {
             } => self.flag(rule, *score, evidence),
             C::ReRate {
                 correction,
-                tariff,
+                sequence,
+                selling_per_minute,
+                cost_per_minute,
                 actor,
                 now,
-            } => self.rerate(correction, *tariff, *actor, *now),
+            } => self.rerate(
+                correction,
+                *sequence,
+                (*selling_per_minute, *cost_per_minute),
+                *actor,
+                *now,
+            ),
         }
     }
 
@@ -214,6 +222,7 @@ impl Call {
             matched_prefix: d.prefix.clone(),
             description: d.description.clone(),
             tariff,
+            cost_per_minute: Some(quote.price.cost_per_minute),
             deck_id: d.deck_id,
             quote_id: quote.id,
             max_ring_seconds: p.limits.max_ring_seconds,

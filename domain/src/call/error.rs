@@ -43,8 +43,10 @@ pub enum CallError {
     Text { field: &'static str, max: usize },
     #[error("only an ended call can be re-rated; this one is {0}")]
     NotEnded(&'static str),
-    #[error("re-rating would charge {new_charged}, not less than the {old_charged} charged; a correction only ever refunds")]
-    NothingToRefund { old_charged: Money, new_charged: Money },
+    #[error("a correction's number starts at 1 (rc-1)")]
+    CorrectionNumberZero,
+    #[error("a corrected rate cannot be negative (got {0})")]
+    NegativeRate(Money),
     #[error("configuration: {0}")]
     Limits(#[from] LimitsError),
     #[error(transparent)]

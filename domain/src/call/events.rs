@@ -28,6 +28,10 @@ pub enum CallEvent {
         matched_prefix: String,
         description: String,
         tariff: Tariff,
+        /// Our cost per minute from the deck row the quote matched (absent in calls placed
+        /// before rate corrections existed); our cost side and margin are rated from it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_per_minute: Option<Money>,
         deck_id: DeckId,
         quote_id: QuoteId,
         max_ring_seconds: u32,
@@ -106,17 +110,30 @@ pub enum CallEvent {
         score: u16,
         evidence: String,
     },
-    /// An ended call re-priced by a rate correction. `refund` (`old_charged - new_charged`,
-    /// always positive) goes back to the customer by `AdjustCredit { call_id, correction }`.
+    /// An ended call re-priced by a rate correction (`correction` is its id, `rc-N`, and
+    /// `sequence` its N). The customer side only ever goes down: `refund`
+    /// (`old_charged - new_charged`, zero when the corrected price is not lower) goes back to
+    /// the customer by `AdjustCredit { call_id, correction }`. Our cost side is re-rated by the
+    /// latest correction: `our_rate_per_minute` and `new_our_cost` are the margin's new basis.
     CallReRated {
         correction: String,
+        #[serde(default)]
+        sequence: u64,
         actor: ActorId,
+        /// The corrected selling price under the call's own plan.
         tariff: Tariff,
+        /// What the talk is worth at the selling price in force before and after.
         old_cost: Money,
         new_cost: Money,
         old_charged: Money,
         new_charged: Money,
         refund: Money,
+        #[serde(default)]
+        our_rate_per_minute: Option<Money>,
+        #[serde(default)]
+        old_our_cost: Option<Money>,
+        #[serde(default)]
+        new_our_cost: Option<Money>,
         at: DateTime<Utc>,
     },
 }

@@ -15,8 +15,9 @@
 //!    sends `SettleCall { call_id, cost }`, which charges `min(cost, reserved)` and posts the
 //!    rest of the cost from `overrun`, exactly as `CallEnded` says.
 //! 4. `RequestHangup` → `CallHangupRequested`; the api posts `hangup` to the call's node.
-//! 5. `ReRate` (after a rate correction) → `CallReRated` with a refund; the api credits it with
-//!    `AdjustCredit { call_id, correction }`. Corrections only ever refund.
+//! 5. `ReRate` (after a rate correction) → `CallReRated`; a positive `refund` is credited by
+//!    the api with `AdjustCredit { call_id, correction }`. Corrections only ever refund the
+//!    customer; our cost side (the margin) follows the latest correction.
 
 pub mod aggregate;
 pub mod commands;
@@ -41,7 +42,7 @@ pub use grant::MAX_GRANTS_PER_CALL;
 pub use limits::{authorise, CallerFacts, Denial, GrantPolicy, Limits, LimitsError, Standing};
 pub use metering::MAX_TALK_MS;
 pub use reply::{Decision, GrantAnswer, GrantRequest, Reply, Settlement};
-pub use review::{MAX_CORRECTION_CHARS, MAX_EVIDENCE_CHARS, MAX_RULE_CHARS, MAX_SCORE};
+pub use review::{our_cost, MAX_CORRECTION_CHARS, MAX_EVIDENCE_CHARS, MAX_RULE_CHARS, MAX_SCORE};
 pub use values::{
     CallQuality, DialledNumber, EndCause, FailCause, FinalUnitReason, HangupReason, LegQuality, NodeId,
     SealedDestination, ValueError,

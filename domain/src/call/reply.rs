@@ -79,7 +79,7 @@ impl Decision {
         self.events.iter().find_map(|e| match e {
             CallEvent::CallReRated {
                 refund, correction, ..
-            } => Some((*refund, correction.as_str())),
+            } if refund.is_positive() => Some((*refund, correction.as_str())),
             _ => None,
         })
     }

@@ -2,6 +2,7 @@
 //! the lookup from a dialled number to a rate, and quotes. Pure: files arrive as readers, the
 //! clock arrives with commands. Nothing here ever holds a whole deck in one event or command.
 
+pub mod correction;
 pub mod deck;
 pub mod formats;
 pub mod lookup;

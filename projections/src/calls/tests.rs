@@ -28,6 +28,7 @@ fn placed() -> CallEvent {
         matched_prefix: "4420".into(),
         description: "London".into(),
         tariff: Tariff::new(usd(60_000), BillingPlan::per_second(usd(0))).expect("tariff"),
+        cost_per_minute: Some(usd(40_000)),
         deck_id: DeckId(Uuid::from_u128(3)),
         quote_id: QuoteId(Uuid::from_u128(4)),
         max_ring_seconds: 60,

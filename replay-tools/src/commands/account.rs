@@ -145,11 +145,13 @@ pub async fn audit(
         ]);
     }
     let statement = statement_table(&lines(pool, account, None, Some(at)).await?)?;
+    let rerated = rerated_calls(pool, account, at).await?;
     match format {
         Format::Json => {
             let doc = serde_json::json!({
                 "account": account, "as_of": at, "agree": agree,
                 "by_fold": folded, "from_statements": projected, "lines": statement.to_json(),
+                "rerated_calls": rerated.to_json(),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
@@ -160,6 +162,8 @@ pub async fn audit(
             statement
                 .titled("statement lines (each traced to its event)")
                 .write(format, out)?;
+            writeln!(out)?;
+            rerated.write(format, out)?;
             writeln!(
                 out,
                 "\n{}",
@@ -172,4 +176,53 @@ pub async fn audit(
         }
     }
     Ok(if agree { 0 } else { 1 })
+}
+
+/// The account's calls re-rated by rate corrections up to `at`: which correction, who made it
+/// and why, and what it changed (from the `call_rerates` margin records).
+async fn rerated_calls(
+    pool: &PgPool,
+    account: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Table> {
+    let rows = sqlx::query(
+        "SELECT r.call_id, r.correction, r.actor, c.reason, r.old_charged_micros, r.new_charged_micros,
+                r.refund_micros, r.old_our_cost_micros, r.new_our_cost_micros, r.rerated_at
+           FROM call_rerates r LEFT JOIN rate_corrections c ON 'rc-' || c.number = r.correction
+          WHERE r.account_id = $1 AND r.rerated_at <= $2 ORDER BY r.position",
+    )
+    .bind(account)
+    .bind(at)
+    .fetch_all(pool)
+    .await?;
+    let mut table = Table::new(vec![
+        "call",
+        "correction",
+        "corrected_by",
+        "reason",
+        "charged_before",
+        "charged_after",
+        "refund",
+        "our_cost_before",
+        "our_cost_after",
+        "rerated_at",
+    ])
+    .titled("calls re-rated by rate corrections");
+    let opt = |v: Option<i64>| v.map(micros).unwrap_or_default();
+    for r in rows {
+        table.push(vec![
+            r.try_get::<uuid::Uuid, _>("call_id")?.to_string(),
+            r.try_get("correction")?,
+            r.try_get::<uuid::Uuid, _>("actor")?.to_string(),
+            r.try_get::<Option<String>, _>("reason")?.unwrap_or_default(),
+            micros(r.try_get("old_charged_micros")?),
+            micros(r.try_get("new_charged_micros")?),
+            micros(r.try_get("refund_micros")?),
+            opt(r.try_get("old_our_cost_micros")?),
+            opt(r.try_get("new_our_cost_micros")?),
+            r.try_get::<chrono::DateTime<chrono::Utc>, _>("rerated_at")?
+                .to_rfc3339(),
+        ]);
+    }
+    Ok(table)
 }

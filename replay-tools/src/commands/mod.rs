@@ -1,6 +1,7 @@
 //! The commands, each a function from parsed arguments to output and an exit code.
 
 mod account;
+mod corrections;
 pub mod fraud;
 mod jobs;
 mod projections;

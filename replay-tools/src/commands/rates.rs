@@ -123,6 +123,38 @@ pub async fn run(
             region,
             account,
         } => quote(pool, service, &number, region, account.as_deref(), format, out).await,
+        RatesAction::Correct {
+            prefix,
+            cost,
+            selling,
+            from,
+            to,
+            reason,
+            actor,
+            key,
+        } => {
+            let args = super::corrections::Correct {
+                prefix,
+                cost,
+                selling,
+                from,
+                to,
+                reason,
+                actor: actor_id(actor.as_deref())?,
+                key,
+            };
+            super::corrections::correct(pool, service, args, format, out).await
+        }
+        RatesAction::Rerate { correction } => {
+            super::corrections::rerate(pool, &correction, format, out).await
+        }
+        RatesAction::Corrections => super::corrections::list(pool, format, out).await,
+        RatesAction::WhatIf {
+            draft,
+            from,
+            to,
+            currency,
+        } => super::corrections::what_if_cmd(pool, service, &draft, &from, &to, &currency, out).await,
     }
 }
 

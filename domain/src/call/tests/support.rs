@@ -136,6 +136,7 @@ pub(super) fn placed_with(tariff: Tariff, spend_limit: i64, limits: Limits) -> C
         matched_prefix: "4420".into(),
         description: "London".into(),
         tariff,
+        cost_per_minute: Some(usd(40_000)),
         deck_id: deck(),
         quote_id: quote_id(),
         max_ring_seconds: limits.max_ring_seconds,

@@ -8,6 +8,7 @@ mod ledger;
 mod projections;
 mod rates;
 mod rates_lookup;
+mod rerate;
 
 use std::future::Future;
 use std::time::Duration;
@@ -71,6 +72,19 @@ enum Suite {
         #[arg(long, default_value_t = 32)]
         clients: usize,
     },
+    /// Re-rating after a rate correction: calls examined per second by the process manager
+    /// vs reading the same calls' events without re-rating.
+    Rerate {
+        /// Ended calls generated (COPY; not measured).
+        #[arg(long, default_value_t = 100_000)]
+        calls: usize,
+        /// Accounts the calls are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Percent of the calls on the corrected prefix.
+        #[arg(long, default_value_t = 10)]
+        share_percent: usize,
+    },
     /// Projection rebuild throughput vs reading the log, then live lag at a steady rate.
     Projections {
         /// Events generated (not measured) before the rebuild.
@@ -118,6 +132,16 @@ async fn main() -> anyhow::Result<()> {
         } => {
             scratch(&cli.database_url, false, |url| async move {
                 rates::run(&url, rows, prefixes, lookups).await
+            })
+            .await
+        }
+        Suite::Rerate {
+            calls,
+            accounts,
+            share_percent,
+        } => {
+            scratch(&cli.database_url, false, |url| async move {
+                rerate::run(&url, calls, accounts, share_percent).await
             })
             .await
         }
