@@ -100,7 +100,8 @@ impl Background {
             WorkerPool::spawn(jobs.clone(), maintenance, registry, config)?,
             crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
             crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
-            sweeper_pool(calls, jobs.clone()).await?,
+            sweeper_pool(calls.clone(), jobs.clone()).await?,
+            crate::calls::hangup::spawn_pool(calls, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));
@@ -144,7 +145,7 @@ async fn sweeper_pool(calls: crate::calls::CallService, jobs: JobQueue) -> anyho
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             if report != crate::calls::SweepReport::default() {
-                tracing::info!(?report, "swept calls");
+                tracing::info!(?report, "ended orphaned calls");
             }
             Ok(())
         }

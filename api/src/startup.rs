@@ -71,7 +71,8 @@ impl Application {
             accounts.clone(),
             rates.clone(),
             config.calls.clone(),
-        );
+        )
+        .with_media_secret(config.media_secret.clone());
         let metering = MeteringSecrets {
             media_secret: config.media_secret.clone(),
             call_token_secret: config.call_token_secret.clone(),

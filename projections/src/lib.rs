@@ -45,6 +45,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(rates::RateTable),
         Arc::new(calls::CallLog),
         Arc::new(calls::OpenReservations),
+        Arc::new(calls::hangups::AccountHangups),
     ]
 }
 

@@ -9,6 +9,7 @@
 
 mod config;
 mod facts;
+pub mod hangup;
 mod process;
 pub mod seal;
 mod sweep;
@@ -23,7 +24,9 @@ use ringledger_domain::call::{
 use ringledger_domain::{AccountId, CallId, Money, QuoteId, E164};
 use sqlx::PgPool;
 
+use crate::config::Secret;
 use crate::ledger::{AccountService, Ledger, LedgerConfig};
+use ringledger_projections::jobs::JobQueue;
 use crate::rates::{QuoteRefusal, RateService};
 use crate::store::PostgresStore;
 
@@ -97,6 +100,11 @@ pub struct CallService {
     accounts: AccountService<PostgresStore>,
     rates: RateService,
     config: Arc<CallsConfig>,
+    /// Where hangups and final-unit timers are enqueued.
+    jobs: JobQueue,
+    /// Signs the api's requests to media nodes (`hangup`); `None` refuses to send them.
+    media_secret: Option<Secret>,
+    http: reqwest::Client,
 }
 
 impl CallService {
@@ -110,12 +118,21 @@ impl CallService {
     ) -> CallService {
         let calls = Ledger::with_appended(store, ledger, accounts.ledger().appended());
         CallService {
+            jobs: JobQueue::new(pool.clone()),
             pool,
             calls,
             accounts,
             rates,
             config: Arc::new(config),
+            media_secret: None,
+            http: reqwest::Client::new(),
         }
+    }
+
+    /// The same service signing hangups with `media_secret`.
+    pub fn with_media_secret(mut self, media_secret: Option<Secret>) -> CallService {
+        self.media_secret = media_secret;
+        self
     }
 
     pub fn config(&self) -> &CallsConfig {

@@ -52,6 +52,7 @@ impl CallService {
         if let (Some(cost), Some(terms)) = (decision.settle, call.terms()) {
             self.settle(terms.account_id, call_id, cost).await?;
         }
+        self.follow_up(call_id, &call).await?;
         Ok((call, decision.reply))
     }
 
