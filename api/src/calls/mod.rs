@@ -10,6 +10,7 @@
 mod config;
 mod facts;
 pub mod hangup;
+pub mod listing;
 mod process;
 pub mod seal;
 mod sweep;

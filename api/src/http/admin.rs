@@ -14,6 +14,7 @@ use super::{AppState, Error};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(landing))
+        .merge(super::admin_calls::routes())
         .route_layer(middleware::from_fn(web::admin_only))
 }
 
@@ -63,6 +64,10 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
         Section {
             name: "Durable jobs",
             detail: format!("{queued} queued, {dead} dead letters (`ringledger-replay jobs`)"),
+        },
+        Section {
+            name: "Calls",
+            detail: "live calls at /admin/calls (End call), the call log at /admin/calls/log".to_owned(),
         },
         Section {
             name: "Operations",

@@ -2,8 +2,10 @@
 
 mod account;
 mod admin;
+mod admin_calls;
 mod assets;
 mod auth;
+mod calls;
 mod dev_mailbox;
 mod error;
 mod health;
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(auth::router())
         .merge(account::router())
+        .merge(calls::router())
         .merge(admin::router())
         .merge(rates::signed_in_router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::context));
