@@ -170,7 +170,11 @@ impl CallService {
     /// credit on it, or live in the `active_calls` read model, is asked to end. The Account
     /// stream is read fresh, so a call whose first grant was reserved just before the freeze
     /// is found even if the read model has not caught up.
-    pub async fn end_account_calls(&self, account_id: AccountId, now: DateTime<Utc>) -> Result<u32, CallsError> {
+    pub async fn end_account_calls(
+        &self,
+        account_id: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<u32, CallsError> {
         let account: Account = self
             .accounts
             .ledger()
@@ -184,7 +188,11 @@ impl CallService {
         } else {
             return Ok(0);
         };
-        let mut calls: Vec<Uuid> = account.open_reservations().values().map(|r| r.call_id.0).collect();
+        let mut calls: Vec<Uuid> = account
+            .open_reservations()
+            .values()
+            .map(|r| r.call_id.0)
+            .collect();
         let listed: Vec<Uuid> =
             sqlx::query_scalar("SELECT call_id FROM active_calls WHERE account_id = $1 LIMIT $2")
                 .bind(account_id.0)
@@ -230,8 +238,8 @@ impl CallService {
         let secret = self.media_secret.as_ref().ok_or_else(|| {
             JobError::Retry("RINGLEDGER_MEDIA_SECRET is not set; hangups cannot be signed".to_owned())
         })?;
-        let jwt = token::mint_api(node, secret.expose().as_bytes(), Utc::now().timestamp(), 30)
-            .map_err(retry)?;
+        let jwt =
+            token::mint_api(node, secret.expose().as_bytes(), Utc::now().timestamp(), 30).map_err(retry)?;
         let body = serde_json::json!({
             "call_id": call_id,
             "reason": reason.as_str(),
@@ -249,7 +257,10 @@ impl CallService {
         let outcome = match sent {
             Ok(r) if r.status().is_success() => Ok(Sent::Accepted),
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Ok(Sent::UnknownToNode),
-            Ok(r) => Err(JobError::Retry(format!("node {node} answered hangup with {}", r.status()))),
+            Ok(r) => Err(JobError::Retry(format!(
+                "node {node} answered hangup with {}",
+                r.status()
+            ))),
             Err(e) => Err(JobError::Retry(format!(
                 "node {node} did not take the hangup: {}",
                 e.without_url()

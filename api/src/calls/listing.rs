@@ -46,7 +46,12 @@ impl CallRow {
     /// The cost for people: `0.0570 USD` (four decimals; the ledger keeps micro-units).
     pub fn cost(&self) -> String {
         let m = self.charged.micros();
-        format!("{}.{:04} {}", m / 1_000_000, (m % 1_000_000) / 100, self.charged.currency())
+        format!(
+            "{}.{:04} {}",
+            m / 1_000_000,
+            (m % 1_000_000) / 100,
+            self.charged.currency()
+        )
     }
 
     pub fn cause_text(&self) -> String {
@@ -80,15 +85,24 @@ pub fn mask(digits: &str) -> String {
         return format!("+{}", "•".repeat(n));
     }
     let head = 4.min(n - 4);
-    format!("+{}{}{}", &digits[..head], "•".repeat(n - head - 2), &digits[n - 2..])
+    format!(
+        "+{}{}{}",
+        &digits[..head],
+        "•".repeat(n - head - 2),
+        &digits[n - 2..]
+    )
 }
 
-const SELECT: &str = "SELECT call_id, account_id, placed_at, country_iso, state, billed_seconds, charged_micros,
+const SELECT: &str =
+    "SELECT call_id, account_id, placed_at, country_iso, state, billed_seconds, charged_micros,
         currency, cause FROM call_log";
 
 /// A page of the call log matching `filter`, newest first, and whether there is a next page.
 pub async fn log_page(pool: &PgPool, filter: &CallFilter) -> Result<(Vec<CallRow>, bool), CallsError> {
-    let from = filter.from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+    let from = filter
+        .from
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
     let to = filter
         .to
         .and_then(|d| d.succ_opt())

@@ -27,9 +27,9 @@ use sqlx::PgPool;
 
 use crate::config::Secret;
 use crate::ledger::{AccountService, Ledger, LedgerConfig};
-use ringledger_projections::jobs::JobQueue;
 use crate::rates::{QuoteRefusal, RateService};
 use crate::store::PostgresStore;
+use ringledger_projections::jobs::JobQueue;
 
 pub use config::CallsConfig;
 pub use sweep::{SweepReport, SWEEP_BATCH};

@@ -137,7 +137,10 @@ pub fn check_api(token: &str, secret: &[u8], node: &str) -> Result<MediaClaims, 
         return Err(TokenError::TooLong(life, MAX_MEDIA_TOKEN_SECONDS));
     }
     if claims.sub != API_SUBJECT {
-        return Err(TokenError::Claims(format!("`sub` is `{}`, not `api`", claims.sub)));
+        return Err(TokenError::Claims(format!(
+            "`sub` is `{}`, not `api`",
+            claims.sub
+        )));
     }
     Ok(claims)
 }
@@ -211,7 +214,10 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let token = mint_api("media-1", SECRET, now, 30).expect("mint");
         assert_eq!(check_api(&token, SECRET, "media-1").expect("valid").sub, "api");
-        assert!(check_api(&token, SECRET, "media-2").is_err(), "another node's audience");
+        assert!(
+            check_api(&token, SECRET, "media-2").is_err(),
+            "another node's audience"
+        );
         assert!(check_media(&token, SECRET).is_err(), "not a media request token");
         let media = mint_media("media-1", SECRET, now, 30).expect("mint");
         assert!(check_api(&media, SECRET, "media-1").is_err());

@@ -66,7 +66,11 @@ async fn end_call(
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
     let call_id = CallId::parse(&id).map_err(|_| Error::NotFound)?;
-    let flash = match state.calls.request_hangup(call_id, HangupReason::Admin, Utc::now()).await {
+    let flash = match state
+        .calls
+        .request_hangup(call_id, HangupReason::Admin, Utc::now())
+        .await
+    {
         Ok(_) => {
             tracing::info!(call_id = %call_id, admin = %actor(&ctx)?, "admin ended a call");
             Flash::notice("Hangup sent: the call ends as soon as the media node confirms.")
@@ -125,7 +129,10 @@ impl LogQuery {
             to: self.to.clone(),
             page,
         };
-        format!("/admin/calls/log?{}", serde_urlencoded::to_string(&q).unwrap_or_default())
+        format!(
+            "/admin/calls/log?{}",
+            serde_urlencoded::to_string(&q).unwrap_or_default()
+        )
     }
 }
 
@@ -152,7 +159,9 @@ async fn log(
     let session = ctx.session.as_ref().ok_or(Error::Forbidden)?;
     let (calls, more, error, status) = match q.filter() {
         Ok(filter) => {
-            let (calls, more) = listing::log_page(&state.pool, &filter).await.map_err(calls_error)?;
+            let (calls, more) = listing::log_page(&state.pool, &filter)
+                .await
+                .map_err(calls_error)?;
             (calls, more, String::new(), StatusCode::OK)
         }
         Err(e) => (vec![], false, e, StatusCode::UNPROCESSABLE_ENTITY),
@@ -160,7 +169,11 @@ async fn log(
     let page_no = q.page.clamp(0, 100_000);
     let t = LogPage {
         page: web::page(&state, &ctx, session, "Call log").await?,
-        prev_href: if page_no > 0 { q.href(page_no - 1) } else { String::new() },
+        prev_href: if page_no > 0 {
+            q.href(page_no - 1)
+        } else {
+            String::new()
+        },
         next_href: if more { q.href(page_no + 1) } else { String::new() },
         calls,
         admin: true,
@@ -261,11 +274,13 @@ async fn account_command(
             tracing::info!(account_id = %account_id, admin = %actor(ctx)?, action = done, "admin changed an account");
             Flash::notice(format!("Account {done}."))
         }
-        Err(CommandError::Rejected(e @ (AccountError::AlreadyFrozen(_)
-        | AccountError::NotFrozenFor(_)
-        | AccountError::AlreadyBanned
-        | AccountError::MissingText(_)
-        | AccountError::TextTooLong { .. }))) => Flash::alert(format!("Nothing changed: {e}.")),
+        Err(CommandError::Rejected(
+            e @ (AccountError::AlreadyFrozen(_)
+            | AccountError::NotFrozenFor(_)
+            | AccountError::AlreadyBanned
+            | AccountError::MissingText(_)
+            | AccountError::TextTooLong { .. }),
+        )) => Flash::alert(format!("Nothing changed: {e}.")),
         Err(e) => return Err(Error::Internal(anyhow::anyhow!("{e}"))),
     };
     web::redirect_with_flash(state, ctx, &to, flash).await
@@ -283,7 +298,14 @@ async fn freeze(
         actor: Some(actor(&ctx)?),
         note: form.note,
     };
-    account_command(&state, &ctx, account_id, command, "frozen; its live calls are being ended").await
+    account_command(
+        &state,
+        &ctx,
+        account_id,
+        command,
+        "frozen; its live calls are being ended",
+    )
+    .await
 }
 
 async fn unfreeze(
@@ -297,7 +319,11 @@ async fn unfreeze(
         "fraud" => FreezeReason::Fraud,
         "dispute" => FreezeReason::Dispute,
         "admin" => FreezeReason::Admin,
-        _ => return Err(Error::BadRequest("reason must be fraud, dispute or admin".to_owned())),
+        _ => {
+            return Err(Error::BadRequest(
+                "reason must be fraud, dispute or admin".to_owned(),
+            ))
+        }
     };
     let command = AccountCommand::Unfreeze {
         reason,
@@ -318,5 +344,12 @@ async fn ban(
         actor: actor(&ctx)?,
         reason: form.reason,
     };
-    account_command(&state, &ctx, account_id, command, "banned; its live calls are being ended").await
+    account_command(
+        &state,
+        &ctx,
+        account_id,
+        command,
+        "banned; its live calls are being ended",
+    )
+    .await
 }

@@ -91,7 +91,11 @@ pub fn trigger(event: &AccountEvent) -> Option<String> {
     }
 }
 
-async fn apply(conn: &mut PgConnection, version: i32, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+async fn apply(
+    conn: &mut PgConnection,
+    version: i32,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
     let table = versioned("account_hangups", version);
     let queue = QueueName::parse(HANGUP_QUEUE).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
     let kind = JobKind::parse(END_ACCOUNT_CALLS).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
