@@ -34,6 +34,10 @@ pub struct Metering {
     pub base: String,
     /// The app's own call service (for the sweeper, which runs as a job in the app).
     pub calls: ringledger_api::calls::CallService,
+    /// The app's sign-in service (to create admins in page tests).
+    pub auth: ringledger_api::auth::AuthService,
+    /// The app's own account service (its cache knows every command sent through it).
+    pub accounts: ringledger_api::ledger::AccountService<ringledger_api::store::PostgresStore>,
     pub rates: RateService,
     pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -63,6 +67,8 @@ pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Meteri
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());
     let calls = app.state().calls.clone();
+    let auth = app.state().auth.clone();
+    let accounts = app.state().accounts.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -70,6 +76,8 @@ pub async fn start_app(db: &TestDb, calls: CallsConfig) -> anyhow::Result<Meteri
     Ok(Metering {
         base,
         calls,
+        auth,
+        accounts,
         rates,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
