@@ -109,7 +109,8 @@ impl Background {
                 ),
                 jobs.clone(),
             )?,
-            sweeper_pool(calls, jobs.clone()).await?,
+            sweeper_pool(calls.clone(), jobs.clone()).await?,
+            crate::calls::hangup::spawn_pool(calls, jobs.clone()).await?,
             fraud_pool(fraud, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);
@@ -154,7 +155,7 @@ async fn sweeper_pool(calls: crate::calls::CallService, jobs: JobQueue) -> anyho
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             if report != crate::calls::SweepReport::default() {
-                tracing::info!(?report, "swept calls");
+                tracing::info!(?report, "ended orphaned calls");
             }
             Ok(())
         }

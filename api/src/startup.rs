@@ -73,7 +73,8 @@ impl Application {
             accounts.clone(),
             rates.clone(),
             config.calls.clone(),
-        );
+        )
+        .with_media_secret(config.media_secret.clone());
         let fraud = crate::fraud::FraudService::new(
             pool.clone(),
             calls.clone(),

@@ -51,6 +51,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(fraud::FraudSignals),
         Arc::new(corrections::RateCorrectionsTable),
         Arc::new(margins::CallMargins),
+        Arc::new(calls::hangups::AccountHangups),
     ]
 }
 

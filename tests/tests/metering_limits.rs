@@ -132,3 +132,161 @@ async fn bad_expired_long_or_replayed_tokens_are_refused() {
         "{replay}"
     );
 }
+
+/// Starts a call, retrying a `503 busy` as a node would; returns the status and body.
+async fn start_retrying(
+    app: &ringledger_tests::metering::Metering,
+    account: ringledger_domain::AccountId,
+) -> (u16, serde_json::Value) {
+    for _ in 0..20 {
+        let (_, status, body) = app.start_call(account).await.expect("start");
+        if status != 503 {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("start stayed busy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_starts_pass_the_concurrent_calls_limit_exactly_that_many_times() {
+    let db = TestDb::create().await.expect("db");
+    let limit = 3;
+    let calls = CallsConfig {
+        limits: Limits {
+            max_concurrent_calls: limit,
+            ..Limits::default()
+        },
+        ..CallsConfig::default()
+    };
+    let app = start_app(&db, calls).await.expect("app");
+    let account = funded_account(&db, 10_000_000).await.expect("account");
+    let starts = (0..12).map(|_| start_retrying(&app, account));
+    let answers = futures::future::join_all(starts).await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, limit as usize, "{answers:?}");
+    for (status, denial) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 403, "{denial}");
+        assert_eq!(denial["code"], "concurrent_calls", "{denial}");
+        assert_eq!(
+            denial["limit"],
+            json!({"name": "max_concurrent_calls", "value": limit})
+        );
+    }
+    let (state, _) = fold_stream(&db.pool, account).await.expect("fold");
+    assert_eq!(
+        state.live_calls(),
+        limit as usize,
+        "exactly the limit holds credit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_starts_never_reserve_past_the_daily_spend_cap() {
+    let db = TestDb::create().await.expect("db");
+    let cap = 150_000;
+    let calls = CallsConfig {
+        limits: Limits {
+            max_concurrent_calls: 50,
+            daily_spend_cap_micros: cap,
+            ..Limits::default()
+        },
+        ..CallsConfig::default()
+    };
+    let app = start_app(&db, calls).await.expect("app");
+    let account = funded_account(&db, 10_000_000).await.expect("account");
+    let starts = (0..10).map(|_| start_retrying(&app, account));
+    let answers = futures::future::join_all(starts).await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(ok >= 2, "a minute's grant is well under the cap: {answers:?}");
+    assert!(ok < 10, "ten first grants are over the cap: {answers:?}");
+    for (status, denial) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 403, "{denial}");
+        assert_eq!(denial["code"], "daily_spend_cap", "{denial}");
+        assert_eq!(
+            denial["limit"],
+            json!({"name": "daily_spend_cap_micros", "value": cap})
+        );
+    }
+    let (state, _) = fold_stream(&db.pool, account).await.expect("fold");
+    assert!(
+        state.balances().reserved <= cap,
+        "reserved {} of a {cap} cap",
+        state.balances().reserved
+    );
+    assert_eq!(
+        state.spent_on(chrono::Utc::now().date_naive()).micros(),
+        state.balances().reserved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quote_refusals_have_their_own_codes() {
+    let db = TestDb::create().await.expect("db");
+    let app = start_app(&db, CallsConfig::default()).await.expect("app");
+    let account = funded_account(&db, 1_000_000).await.expect("account");
+    let other = funded_account(&db, 1_000_000).await.expect("other account");
+    let start = |quote_id: String, destination: &'static str| {
+        let app = &app;
+        async move {
+            let (call_token, _) = app.call_token(account).expect("token");
+            let body = json!({"call_token": call_token, "quote_id": quote_id, "destination": destination,
+                "leg_id": "leg-1"});
+            app.post("start", &body).await.expect("start")
+        }
+    };
+    let cases = [
+        (
+            "unknown",
+            uuid::Uuid::new_v4().to_string(),
+            ringledger_tests::metering::NUMBER,
+            404,
+            "unknown_quote",
+        ),
+        (
+            "other account",
+            app.quote(other).await.expect("quote").id.to_string(),
+            ringledger_tests::metering::NUMBER,
+            403,
+            "quote_other_account",
+        ),
+        (
+            "other number",
+            app.quote(account).await.expect("quote").id.to_string(),
+            "+447712345679",
+            403,
+            "quote_other_number",
+        ),
+    ];
+    for (name, quote_id, destination, status, code) in cases {
+        let (got, error) = start(quote_id, destination).await;
+        assert_eq!(
+            (got, error["code"].as_str()),
+            (status, Some(code)),
+            "{name}: {error}"
+        );
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains("quote")),
+            "{name}: {error}"
+        );
+    }
+    // Expired: the stored quote's expiry moved into the past.
+    let quote = app.quote(account).await.expect("quote");
+    sqlx::query("UPDATE quotes SET quote = jsonb_set(quote::jsonb, '{expires_at}', '\"2020-01-01T00:00:00Z\"') WHERE id = $1")
+        .bind(quote.id.0)
+        .execute(&db.pool)
+        .await
+        .expect("expire the quote");
+    let (got, error) = start(quote.id.to_string(), ringledger_tests::metering::NUMBER).await;
+    assert_eq!(
+        (got, error["code"].as_str()),
+        (403, Some("quote_expired")),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired at 2020-01-01")),
+        "{error}"
+    );
+}

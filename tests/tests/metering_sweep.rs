@@ -1,4 +1,4 @@
-//! The sweeper: a call silent for twice the grant validity is ended as swept and charged for
+//! The sweeper: a call silent for twice the grant validity is ended as orphaned and charged for
 //! the seconds last reported, the rest of its reservations returned; a reservation no call
 //! holds is released; a call still reporting is left alone.
 
@@ -15,7 +15,7 @@ use ringledger_tests::{eventually, TestDb};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_call_is_swept_and_charged_for_what_was_reported_and_orphans_are_released() {
+async fn a_silent_call_is_orphaned_and_charged_for_what_was_reported_and_orphans_are_released() {
     let db = TestDb::create().await.expect("db");
     let app = start_app(&db, CallsConfig::default()).await.expect("app");
     let account = funded_account(&db, 1_000_000).await.expect("account");
@@ -92,5 +92,5 @@ async fn a_silent_call_is_swept_and_charged_for_what_was_reported_and_orphans_ar
     })
     .await
     .expect("swept call logged");
-    assert_eq!(logged, (Some("swept".to_owned()), cost));
+    assert_eq!(logged, (Some("orphaned".to_owned()), cost));
 }

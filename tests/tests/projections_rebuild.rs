@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ringledger_api::ledger::{AccountService, CommandError, Envelope};
 use ringledger_api::store::PostgresStore;
-use ringledger_domain::account::{AccountCommand, AccountError, ReleaseReason};
+use ringledger_domain::account::{AccountCommand, AccountError, FreezeReason, ReleaseReason};
 use ringledger_domain::{AccountId, CallId, Currency, GrantId, Money, PaymentId, ReservationId};
 use ringledger_projections::verify::{self, TableDiff};
 use ringledger_projections::{supervisor, versions, Runner, RunnerConfig};
@@ -129,6 +129,22 @@ async fn a_rebuild_under_concurrent_writes_equals_the_live_version_and_switches_
             bonus: usd(0),
         };
         svc.execute(*a, Envelope::new(buy)).await.unwrap();
+        if i % 6 == 0 {
+            // A freeze and its lifting, so `account_hangups` has triggers to rebuild.
+            let note = "rebuild".to_owned();
+            let freeze = AccountCommand::Freeze {
+                reason: FreezeReason::Admin,
+                actor: None,
+                note: note.clone(),
+            };
+            let unfreeze = AccountCommand::Unfreeze {
+                reason: FreezeReason::Admin,
+                actor: None,
+                note,
+            };
+            svc.execute(*a, Envelope::new(freeze)).await.unwrap();
+            svc.execute(*a, Envelope::new(unfreeze)).await.unwrap();
+        }
     }
 
     // Writers: four tasks, until the rebuilds are done or 4 x 3,000 commands have run.

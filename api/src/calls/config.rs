@@ -11,6 +11,9 @@ pub struct CallsConfig {
     pub policy: GrantPolicy,
     /// How often media nodes re-register; silent for 3× this, a node gets no new calls.
     pub heartbeat_seconds: u32,
+    /// How long past a final grant's ceiling the api waits for the node's `stop` before it
+    /// sends `hangup` (reason `final_unit`).
+    pub final_unit_grace_seconds: u32,
 }
 
 impl Default for CallsConfig {
@@ -19,6 +22,7 @@ impl Default for CallsConfig {
             limits: Limits::default(),
             policy: GrantPolicy::default(),
             heartbeat_seconds: 15,
+            final_unit_grace_seconds: 5,
         }
     }
 }
@@ -31,6 +35,14 @@ impl CallsConfig {
             return Err(LimitsError::OutOfRange {
                 name: "heartbeat_seconds",
                 value: self.heartbeat_seconds.into(),
+                min: 1,
+                max: 300,
+            });
+        }
+        if !(1..=300).contains(&self.final_unit_grace_seconds) {
+            return Err(LimitsError::OutOfRange {
+                name: "final_unit_grace_seconds",
+                value: self.final_unit_grace_seconds.into(),
                 min: 1,
                 max: 300,
             });

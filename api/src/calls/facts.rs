@@ -1,23 +1,21 @@
-//! The caller's facts a `start` is decided on, read fresh: standing, currency and available
-//! from the Account stream (not a projection, which may lag), live calls as the distinct calls
-//! holding open reservations on it, and today's spend as what settled today plus what live
-//! calls hold. A race between two starts is bounded by the Account itself: it never reserves
-//! beyond what is available.
+//! The caller's facts a `start` is decided on, read fresh from the Account stream (not a
+//! projection, which may lag): standing, currency, available, live calls (the distinct calls
+//! holding reservations) and today's spend (what calls committed today). These give a clear
+//! early denial; the final word is the Account's own, when it reserves the first grant under
+//! the same limits (`ReserveCallCredit`), so two starts at once cannot both pass a limit.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use ringledger_domain::account::Account;
 use ringledger_domain::call::{CallerFacts, Standing};
-use ringledger_domain::{AccountId, CallId, Money};
-use sqlx::PgPool;
+use ringledger_domain::{AccountId, CallId};
 
 use super::CallsError;
 use crate::ledger::AccountService;
 use crate::store::PostgresStore;
 
 pub(super) async fn gather(
-    pool: &PgPool,
     accounts: &AccountService<PostgresStore>,
     account_id: AccountId,
     call_id: CallId,
@@ -38,47 +36,19 @@ pub(super) async fn gather(
         Standing::Open
     };
     let currency = account.currency().unwrap_or(ringledger_domain::Currency::USD);
-    let open = account.open_reservations();
-    let live: BTreeSet<CallId> = open
+    let live: BTreeSet<CallId> = account
+        .open_reservations()
         .values()
         .map(|r| r.call_id)
         .filter(|c| *c != call_id)
         .collect();
-    let held: i64 = open.values().map(|r| r.amount_micros).sum();
-    let settled = settled_today(pool, account_id, now).await?;
     Ok(CallerFacts {
         standing,
         currency,
         available: account.money(account.balances().available),
         live_calls: u32::try_from(live.len()).unwrap_or(u32::MAX),
-        spent_today: Money::from_micros(settled.saturating_add(held), currency),
+        spent_today: account.spent_on(now.date_naive()),
         // Quotes are issued only for numbers the block list lets through.
         blocked: None,
     })
-}
-
-/// What calls settled on the account since midnight UTC charged, in micro-units.
-async fn settled_today(pool: &PgPool, account_id: AccountId, now: DateTime<Utc>) -> Result<i64, CallsError> {
-    let midnight = now
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or(now);
-    let rows: Vec<serde_json::Value> = sqlx::query_scalar(
-        "SELECT payload::jsonb -> 'charged' FROM events
-          WHERE aggregate_type = 'Account' AND aggregate_id = $1
-            AND event_type = 'ReservationSettled' AND occurred_at >= $2",
-    )
-    .bind(account_id.to_string())
-    .bind(midnight)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| CallsError::Internal(e.to_string()))?;
-    let mut total = 0i64;
-    for value in rows {
-        let charged: Money =
-            serde_json::from_value(value).map_err(|e| CallsError::Internal(e.to_string()))?;
-        total = total.saturating_add(charged.micros());
-    }
-    Ok(total)
 }

@@ -9,6 +9,8 @@
 
 mod config;
 mod facts;
+pub mod hangup;
+pub mod listing;
 mod process;
 pub mod seal;
 mod sweep;
@@ -17,13 +19,17 @@ pub mod token;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ringledger_domain::call::{Call, CallCommand, CallError, CallQuality, EndCause, NodeId, Progress, Reply};
-use ringledger_domain::{AccountId, CallId, QuoteId, E164};
+use ringledger_domain::call::{
+    Call, CallCommand, CallError, CallQuality, Denial, EndCause, FailCause, NodeId, Progress, Reply,
+};
+use ringledger_domain::{AccountId, CallId, Money, QuoteId, E164};
 use sqlx::PgPool;
 
+use crate::config::Secret;
 use crate::ledger::{AccountService, Ledger, LedgerConfig};
-use crate::rates::RateService;
+use crate::rates::{QuoteRefusal, RateService};
 use crate::store::PostgresStore;
+use ringledger_projections::jobs::JobQueue;
 
 pub use config::CallsConfig;
 pub use sweep::{SweepReport, SWEEP_BATCH};
@@ -33,8 +39,8 @@ pub use sweep::{SweepReport, SWEEP_BATCH};
 pub enum CallsError {
     #[error("{0}")]
     Call(#[from] CallError),
-    #[error("{message}")]
-    Quote { code: &'static str, message: String },
+    #[error("{0}")]
+    Quote(#[from] QuoteRefusal),
     #[error("the token's `sub` is not the media node that holds this call")]
     OtherNode,
     #[error("the call service is busy; try again shortly")]
@@ -47,7 +53,7 @@ impl CallsError {
     pub fn code(&self) -> &'static str {
         match self {
             CallsError::Call(e) => e.code(),
-            CallsError::Quote { code, .. } => code,
+            CallsError::Quote(refusal) => refusal.code(),
             CallsError::OtherNode => "unauthorised",
             CallsError::Busy => "busy",
             CallsError::Internal(_) => "internal",
@@ -95,6 +101,11 @@ pub struct CallService {
     accounts: AccountService<PostgresStore>,
     rates: RateService,
     config: Arc<CallsConfig>,
+    /// Where hangups and final-unit timers are enqueued.
+    jobs: JobQueue,
+    /// Signs the api's requests to media nodes (`hangup`); `None` refuses to send them.
+    media_secret: Option<Secret>,
+    http: reqwest::Client,
 }
 
 impl CallService {
@@ -108,12 +119,21 @@ impl CallService {
     ) -> CallService {
         let calls = Ledger::with_appended(store, ledger, accounts.ledger().appended());
         CallService {
+            jobs: JobQueue::new(pool.clone()),
             pool,
             calls,
             accounts,
             rates,
             config: Arc::new(config),
+            media_secret: None,
+            http: reqwest::Client::new(),
         }
+    }
+
+    /// The same service signing hangups with `media_secret`.
+    pub fn with_media_secret(mut self, media_secret: Option<Secret>) -> CallService {
+        self.media_secret = media_secret;
+        self
     }
 
     pub fn config(&self) -> &CallsConfig {
@@ -137,7 +157,7 @@ impl CallService {
             .quote_for_call(start.quote_id, start.account_id, &start.number, now)
             .await
             .map_err(quote_error)?;
-        let caller = facts::gather(&self.pool, &self.accounts, start.account_id, start.call_id, now).await?;
+        let caller = facts::gather(&self.accounts, start.account_id, start.call_id, now).await?;
         let key = seal::account_key(&self.pool, start.account_id).await?;
         let sealed = seal::seal(&key, start.call_id, start.number.digits())?;
         let dialled = ringledger_domain::call::DialledNumber::parse(start.number.digits())
@@ -154,8 +174,45 @@ impl CallService {
             policy: self.config.policy,
             now,
         };
-        self.drive(start.call_id, CallCommand::PlaceCall(Box::new(place)))
+        let (call, reply) = self
+            .drive(start.call_id, CallCommand::PlaceCall(Box::new(place)))
+            .await?;
+        match reply {
+            Reply::Grant(_) => Ok((call, reply)),
+            _ => Err(self.first_grant_denial(&call, now).await?),
+        }
+    }
+
+    /// Why the account refused a call's first grant, as the denial the node is sent: the
+    /// limit and its value, the account's state, or the credit it lacks.
+    async fn first_grant_denial(&self, call: &Call, now: DateTime<Utc>) -> Result<CallsError, CallsError> {
+        let terms = call.terms().ok_or(CallsError::Call(CallError::UnknownCall))?;
+        let account: ringledger_domain::account::Account = self
+            .accounts
+            .ledger()
+            .load(&terms.account_id.to_string())
             .await
+            .map_err(|e| CallsError::Internal(e.to_string()))?;
+        let limits = &self.config.limits;
+        let currency = terms.tariff.rate_per_minute.currency();
+        let denial = match call.fail_cause() {
+            Some(FailCause::ConcurrentCalls) => Denial::ConcurrentCalls {
+                limit: limits.max_concurrent_calls,
+            },
+            Some(FailCause::DailySpendCap) => Denial::DailySpendCap {
+                cap: Money::from_micros(limits.daily_spend_cap_micros, currency),
+                spent: account.spent_on(now.date_naive()),
+            },
+            Some(FailCause::AccountBanned) => Denial::AccountBanned,
+            Some(FailCause::AccountFrozen) => Denial::AccountFrozen {
+                reasons: account.frozen_reasons().iter().copied().collect(),
+            },
+            _ => Denial::InsufficientCredit {
+                available: account.money(account.balances().available),
+                needed: terms.tariff.cost(1).map_err(CallError::from)?,
+            },
+        };
+        Ok(CallsError::Call(CallError::Denied(denial)))
     }
 
     /// `progress`, `interim` or `stop` with its `seq`.
@@ -199,26 +256,11 @@ impl CallService {
     }
 }
 
-/// The quote checks' refusals, by the protocol's codes.
+/// The quote checks' refusals keep their type (and so their protocol code).
 fn quote_error(e: crate::rates::RateError) -> CallsError {
     use crate::rates::RateError as R;
     match e {
-        R::NotFound(message) => CallsError::Quote {
-            code: "unknown_quote",
-            message,
-        },
-        R::Refused(message) => {
-            let code = if message.contains("another account") {
-                "quote_other_account"
-            } else if message.contains("another number") {
-                "quote_other_number"
-            } else if message.contains("expired") {
-                "quote_expired"
-            } else {
-                "invalid_call_token"
-            };
-            CallsError::Quote { code, message }
-        }
+        R::Quote(refusal) => CallsError::Quote(refusal),
         R::Busy => CallsError::Busy,
         other => CallsError::Internal(other.to_string()),
     }

@@ -4,7 +4,7 @@
 //! (`SettleCall` keyed by call). Steps are keyed, so repeating any of them changes nothing.
 
 use chrono::{DateTime, Utc};
-use ringledger_domain::account::{AccountCommand, AccountError, AccountEvent};
+use ringledger_domain::account::{AccountCommand, AccountError, AccountEvent, CallCreditLimits};
 use ringledger_domain::call::{Call, CallCommand, CallError, FinalUnitReason, Reply};
 use ringledger_domain::{AccountId, CallId, Money, ReservationId};
 use uuid::Uuid;
@@ -52,6 +52,7 @@ impl CallService {
         if let (Some(cost), Some(terms)) = (decision.settle, call.terms()) {
             self.settle(terms.account_id, call_id, cost).await?;
         }
+        self.follow_up(call_id, &call).await?;
         Ok((call, decision.reply))
     }
 
@@ -82,7 +83,10 @@ impl CallService {
     ) -> Result<Call, CallsError> {
         let terms = call.terms().ok_or(CallsError::Call(CallError::UnknownCall))?;
         let number = call.grants().saturating_add(1);
-        let command = match self.reserve(terms.account_id, call_id, number, amount).await? {
+        let command = match self
+            .reserve(terms.account_id, call_id, number, amount, now)
+            .await?
+        {
             Reserved::Yes {
                 reservation_id,
                 amount,
@@ -96,26 +100,37 @@ impl CallService {
         self.call_command(call_id, command).await
     }
 
-    /// `ReserveCredit` keyed by (call, grant number): all of `amount` if the account holds it,
-    /// else what it holds, else a refusal with the reason.
+    /// `ReserveCallCredit` keyed by (call, grant number): all of `amount` if the account holds
+    /// it and the daily spend cap leaves it, else what both allow, else a refusal with the
+    /// reason. The account decides the call limits on its own stream, so calls starting at
+    /// once cannot both pass a limit.
     async fn reserve(
         &self,
         account: AccountId,
         call_id: CallId,
         number: u32,
         amount: Money,
+        now: DateTime<Utc>,
     ) -> Result<Reserved, CallsError> {
         let reservation_id = ReservationId(Uuid::new_v5(
             &NS_RESERVATION,
             format!("{call_id}/{number}").as_bytes(),
         ));
         let key = format!("reserve:{call_id}:{number}");
+        let limits = self.config.limits;
+        let credit_limits = CallCreditLimits {
+            max_live_calls: limits.max_concurrent_calls,
+            daily_spend_cap: Money::from_micros(limits.daily_spend_cap_micros, amount.currency()),
+            day: now.date_naive(),
+        };
         let mut amount = amount;
-        for _ in 0..2 {
-            let command = AccountCommand::ReserveCredit {
+        // Each retry asks for less (what the account or the cap has left), so three suffice.
+        for _ in 0..3 {
+            let command = AccountCommand::ReserveCallCredit {
                 reservation_id,
                 call_id,
                 amount,
+                limits: credit_limits,
             };
             match self
                 .accounts
@@ -140,6 +155,11 @@ impl CallService {
                     if available.is_positive() && available < amount =>
                 {
                     amount = available;
+                }
+                Err(CommandError::Rejected(AccountError::DailySpendCap { left, .. }))
+                    if left.is_positive() && left < amount =>
+                {
+                    amount = left;
                 }
                 Err(CommandError::Rejected(e)) => return Ok(Reserved::No(refusal(&e))),
                 Err(CommandError::Busy | CommandError::Conflict(_)) => return Err(CallsError::Busy),
@@ -173,6 +193,8 @@ fn refusal(e: &AccountError) -> FinalUnitReason {
     match e {
         AccountError::Frozen(_) => FinalUnitReason::AccountFrozen,
         AccountError::Banned => FinalUnitReason::AccountBanned,
+        AccountError::ConcurrentCalls { .. } => FinalUnitReason::ConcurrentCalls,
+        AccountError::DailySpendCap { .. } => FinalUnitReason::DailySpendCap,
         _ => FinalUnitReason::CreditExhausted,
     }
 }

@@ -111,6 +111,40 @@ pub fn mint_media(node: &str, secret: &[u8], now: i64, life_seconds: i64) -> Res
     sign(&claims, secret)
 }
 
+/// The `sub` of the api's requests to media nodes.
+pub const API_SUBJECT: &str = "api";
+
+/// Signs the api's request token for `node` (`hangup`): HS256 with `media_secret`, `iss`
+/// `ringledger-api`, `sub` `api`, `aud` the node id, at most 60 s.
+pub fn mint_api(node: &str, secret: &[u8], now: i64, life_seconds: i64) -> Result<String, TokenError> {
+    let claims = MediaClaims {
+        iss: API_ISSUER.into(),
+        sub: API_SUBJECT.into(),
+        aud: node.into(),
+        iat: now,
+        exp: now + life_seconds.min(MAX_MEDIA_TOKEN_SECONDS),
+        jti: Uuid::new_v4(),
+    };
+    sign(&claims, secret)
+}
+
+/// Checks an api request token as media node `node` does (for media nodes in Rust, the load
+/// generator and tests); the caller checks the `jti` against the ones it has seen.
+pub fn check_api(token: &str, secret: &[u8], node: &str) -> Result<MediaClaims, TokenError> {
+    let claims: MediaClaims = check(token, secret, API_ISSUER, node)?;
+    let life = claims.exp - claims.iat;
+    if life > MAX_MEDIA_TOKEN_SECONDS {
+        return Err(TokenError::TooLong(life, MAX_MEDIA_TOKEN_SECONDS));
+    }
+    if claims.sub != API_SUBJECT {
+        return Err(TokenError::Claims(format!(
+            "`sub` is `{}`, not `api`",
+            claims.sub
+        )));
+    }
+    Ok(claims)
+}
+
 /// Checks a call token and derives the call it starts.
 pub fn check_call(token: &str, secret: &[u8]) -> Result<CallGrant, TokenError> {
     let claims: CallClaims = check(token, secret, API_ISSUER, CALL_AUDIENCE)?;
@@ -173,6 +207,20 @@ mod tests {
         );
         let expired = mint_media("media-1", SECRET, now - 100, 30).expect("mint");
         assert!(check_media(&expired, SECRET).is_err());
+    }
+
+    #[test]
+    fn api_tokens_are_for_one_node_and_not_media_tokens() {
+        let now = chrono::Utc::now().timestamp();
+        let token = mint_api("media-1", SECRET, now, 30).expect("mint");
+        assert_eq!(check_api(&token, SECRET, "media-1").expect("valid").sub, "api");
+        assert!(
+            check_api(&token, SECRET, "media-2").is_err(),
+            "another node's audience"
+        );
+        assert!(check_media(&token, SECRET).is_err(), "not a media request token");
+        let media = mint_media("media-1", SECRET, now, 30).expect("mint");
+        assert!(check_api(&media, SECRET, "media-1").is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::{AppState, Error};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(landing))
+        .merge(super::admin_calls::routes())
         .route_layer(middleware::from_fn(web::admin_only))
 }
 
@@ -73,6 +74,10 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
             name: "Fraud",
             detail: "flagged calls and accounts at /admin/fraud; high-risk ranges at /admin/fraud/ranges"
                 .to_owned(),
+        },
+        Section {
+            name: "Calls",
+            detail: "live calls at /admin/calls (End call), the call log at /admin/calls/log".to_owned(),
         },
         Section {
             name: "Operations",

@@ -2,9 +2,11 @@
 
 mod account;
 mod admin;
+mod admin_calls;
 mod admin_topup;
 mod assets;
 mod auth;
+mod calls;
 mod checkout;
 mod dev_mailbox;
 mod error;
@@ -59,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(auth::router())
         .merge(account::router())
+        .merge(calls::router())
         .merge(admin::router())
         .merge(admin_topup::router())
         .merge(checkout::router())

@@ -49,6 +49,8 @@ impl IntoResponse for RateError {
             RateError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             RateError::NotFound(_) => StatusCode::NOT_FOUND,
             RateError::Refused(_) => StatusCode::CONFLICT,
+            RateError::Quote(q) if q.code() == "unknown_quote" => StatusCode::NOT_FOUND,
+            RateError::Quote(_) => StatusCode::FORBIDDEN,
             RateError::NoActiveDeck | RateError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             RateError::Database(_) | RateError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 pub use book::{BookCorrection, PriceListRow, RateBook, RateBookHandle, Rated};
 pub use corrections::CorrectionRequest;
 pub use import::{deck_imported, fingerprint, ImportRequest, ImportStatus};
-pub use quotes::{QuoteOutcome, QuoteRequest};
+pub use quotes::{QuoteOutcome, QuoteRefusal, QuoteRequest};
 pub use seed::seed_development_deck;
 
 use crate::ledger::{CommandError, Envelope, Ledger, LedgerConfig};
@@ -68,6 +68,9 @@ pub enum RateError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
+    /// A stored quote does not fit the call that names it.
+    #[error("{0}")]
+    Quote(#[from] quotes::QuoteRefusal),
     #[error("no rate deck is active yet; import one and activate it")]
     NoActiveDeck,
     #[error("the rate service is busy; try again shortly")]

@@ -128,27 +128,48 @@ impl RateService {
             .bind(id.0)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| RateError::NotFound(format!("quote {id} does not exist; ask for a new quote")))?;
+            .ok_or(RateError::Quote(QuoteRefusal::Unknown(id)))?;
         let owner: uuid::Uuid = row.try_get("account_id")?;
         let hash: Vec<u8> = row.try_get("number_hash")?;
         if owner != account.0 {
-            return Err(RateError::Refused(format!(
-                "quote {id} belongs to another account"
-            )));
+            return Err(RateError::Quote(QuoteRefusal::OtherAccount(id)));
         }
         if hash != number_hash(id, number.digits()) {
-            return Err(RateError::Refused(format!(
-                "quote {id} is for another number; ask for a new quote"
-            )));
+            return Err(RateError::Quote(QuoteRefusal::OtherNumber(id)));
         }
         let quote: Quote = serde_json::from_value(row.try_get("quote")?)
             .map_err(|e| RateError::Store(format!("quote {id}: {e}")))?;
         if quote.is_expired(now) {
-            return Err(RateError::Refused(format!(
-                "quote {id} expired at {}; ask for a new quote",
-                quote.expires_at.to_rfc3339()
-            )));
+            return Err(RateError::Quote(QuoteRefusal::Expired {
+                id,
+                expired_at: quote.expires_at,
+            }));
         }
         Ok(quote)
+    }
+}
+
+/// Why a stored quote cannot start this call; `code()` is the metering protocol's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteRefusal {
+    #[error("quote {0} does not exist; ask for a new quote")]
+    Unknown(QuoteId),
+    #[error("quote {0} belongs to another account; ask for a new quote")]
+    OtherAccount(QuoteId),
+    #[error("quote {0} is for another number; ask for a quote for the number dialled")]
+    OtherNumber(QuoteId),
+    #[error("quote {id} expired at {}; ask for a new quote", .expired_at.to_rfc3339())]
+    Expired { id: QuoteId, expired_at: DateTime<Utc> },
+}
+
+impl QuoteRefusal {
+    /// The protocol's machine code (docs/metering-protocol.md, "Errors").
+    pub fn code(&self) -> &'static str {
+        match self {
+            QuoteRefusal::Unknown(_) => "unknown_quote",
+            QuoteRefusal::OtherAccount(_) => "quote_other_account",
+            QuoteRefusal::OtherNumber(_) => "quote_other_number",
+            QuoteRefusal::Expired { .. } => "quote_expired",
+        }
     }
 }

@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::NaiveDate;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::account::commands::AccountCommand;
+use crate::account::commands::{AccountCommand, CallCreditLimits};
 use crate::account::error::AccountError;
 use crate::account::events::{AccountEvent, FreezeReason, ReleaseReason};
 use crate::account::ledger::Draft;
@@ -28,6 +29,9 @@ pub const MAX_TEXT_CHARS: usize = 500;
 pub struct OpenReservation {
     pub call_id: CallId,
     pub amount_micros: i64,
+    /// The UTC day whose spend it counts toward (reservations made under call limits).
+    #[serde(default)]
+    pub day: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -88,6 +92,10 @@ pub struct Account {
     pub(crate) banned: bool,
     /// A dispute was lost: the `dispute` reason waits for an operator, whatever else is won.
     pub(crate) dispute_lost: bool,
+    /// The latest UTC day a call reservation counted toward, and what calls committed that
+    /// day: reserved and not returned (held now, or charged). Older days are forgotten.
+    pub(crate) spend_day: Option<NaiveDate>,
+    pub(crate) spend_day_micros: i64,
 }
 
 impl Account {
@@ -109,6 +117,20 @@ impl Account {
     pub fn open_reservations(&self) -> &BTreeMap<ReservationId, OpenReservation> {
         &self.reservations
     }
+    /// Calls holding reservations now: the live calls the concurrent-calls limit counts.
+    pub fn live_calls(&self) -> usize {
+        let calls: BTreeSet<CallId> = self.reservations.values().map(|r| r.call_id).collect();
+        calls.len()
+    }
+
+    /// What calls committed on `day` (UTC): reserved that day and not returned since.
+    pub fn spent_on(&self, day: NaiveDate) -> Money {
+        match self.spend_day {
+            Some(d) if d == day => self.money(self.spend_day_micros),
+            _ => self.money(0),
+        }
+    }
+
     pub fn money(&self, micros: i64) -> Money {
         Money::from_micros(micros, self.currency.unwrap_or(Currency::USD))
     }
@@ -206,7 +228,13 @@ impl Account {
                 reservation_id,
                 call_id,
                 amount,
-            } => self.reserve(*reservation_id, *call_id, *amount),
+            } => self.reserve(*reservation_id, *call_id, *amount, None),
+            C::ReserveCallCredit {
+                reservation_id,
+                call_id,
+                amount,
+                limits,
+            } => self.reserve(*reservation_id, *call_id, *amount, Some(limits)),
             C::SettleCall { call_id, cost } => self.settle(*call_id, *cost),
             C::ReleaseReservation {
                 reservation_id,
@@ -302,6 +330,7 @@ impl Account {
         reservation_id: ReservationId,
         call_id: CallId,
         amount: Money,
+        limits: Option<&CallCreditLimits>,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         self.require_open()?;
         if self.banned {
@@ -323,6 +352,9 @@ impl Account {
                 requested: amount,
             });
         }
+        if let Some(limits) = limits {
+            self.within_call_limits(call_id, amount, limits)?;
+        }
         let mut d = self.draft()?;
         d.flow(LedgerAccount::Available, LedgerAccount::Reserved, amount)?;
         let (postings, _) = d.finish()?;
@@ -331,7 +363,37 @@ impl Account {
             call_id,
             amount,
             postings,
+            day: limits.map(|l| l.day),
         }])
+    }
+
+    /// The call limits, decided on this stream's state (which every reservation goes
+    /// through in order), so they hold however many calls start at once.
+    fn within_call_limits(
+        &self,
+        call_id: CallId,
+        amount: Money,
+        limits: &CallCreditLimits,
+    ) -> Result<(), AccountError> {
+        let first = !self.reservations.values().any(|r| r.call_id == call_id);
+        let live = u32::try_from(self.live_calls()).unwrap_or(u32::MAX);
+        if first && live >= limits.max_live_calls {
+            return Err(AccountError::ConcurrentCalls {
+                limit: limits.max_live_calls,
+            });
+        }
+        let cap = self.amount(limits.daily_spend_cap, true)?;
+        let spent = self.spent_on(limits.day);
+        let left = self.money(cap.micros().saturating_sub(spent.micros()).max(0));
+        if amount > left {
+            return Err(AccountError::DailySpendCap {
+                cap,
+                spent,
+                left,
+                requested: amount,
+            });
+        }
+        Ok(())
     }
 
     fn settle(&self, call_id: CallId, cost: Money) -> Result<Vec<AccountEvent>, AccountError> {
@@ -574,21 +636,35 @@ impl Account {
                 reservation_id,
                 call_id,
                 amount,
+                day,
                 ..
             } => {
                 let held = OpenReservation {
                     call_id: *call_id,
                     amount_micros: amount.micros(),
+                    day: *day,
                 };
                 self.reservations.insert(*reservation_id, held);
+                if let Some(day) = day {
+                    self.count_spend(*day, amount.micros());
+                }
             }
-            AccountEvent::ReservationSettled { reservation_ids, .. } => {
+            AccountEvent::ReservationSettled {
+                reservation_ids,
+                charged,
+                ..
+            } => {
+                self.return_unused_spend(reservation_ids, charged.micros());
                 for id in reservation_ids {
                     self.reservations.remove(id);
                 }
             }
             AccountEvent::ReservationReleased { reservation_id, .. } => {
-                self.reservations.remove(reservation_id);
+                if let Some(held) = self.reservations.remove(reservation_id) {
+                    if held.day.is_some() && held.day == self.spend_day {
+                        self.spend_day_micros = self.spend_day_micros.saturating_sub(held.amount_micros);
+                    }
+                }
             }
             AccountEvent::PaymentRefunded {
                 payment_id,
@@ -656,6 +732,39 @@ fn text_or_empty(value: &str) -> Result<String, AccountError> {
         Ok(String::new())
     } else {
         text("note", value)
+    }
+}
+
+impl Account {
+    /// Counts a call reservation toward the spend of `day`; a later day starts from zero.
+    fn count_spend(&mut self, day: NaiveDate, micros: i64) {
+        match self.spend_day {
+            Some(d) if d == day => {
+                self.spend_day_micros = self.spend_day_micros.saturating_add(micros);
+            }
+            Some(d) if d > day => {}
+            _ => {
+                self.spend_day = Some(day);
+                self.spend_day_micros = micros;
+            }
+        }
+    }
+
+    /// A settlement returns what the call did not use. The charge is taken from the call's
+    /// oldest reservations first, so what comes back is the current day's, up to what the
+    /// call reserved that day.
+    fn return_unused_spend(&mut self, reservation_ids: &[ReservationId], charged_micros: i64) {
+        let Some(day) = self.spend_day else { return };
+        let (mut today, mut earlier) = (0i64, 0i64);
+        for held in reservation_ids.iter().filter_map(|id| self.reservations.get(id)) {
+            match held.day {
+                Some(d) if d == day => today = today.saturating_add(held.amount_micros),
+                _ => earlier = earlier.saturating_add(held.amount_micros),
+            }
+        }
+        let charged_today = charged_micros.saturating_sub(earlier).clamp(0, today);
+        let returned = today.saturating_sub(charged_today);
+        self.spend_day_micros = self.spend_day_micros.saturating_sub(returned).max(0);
     }
 }
 

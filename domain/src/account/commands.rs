@@ -1,6 +1,7 @@
 //! Account commands: imperative, carrying every id, amount and actor the decision needs.
 //! Time and ids come from outside; the aggregate never mints or reads them.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::account::events::{FreezeReason, ReleaseReason};
@@ -37,6 +38,17 @@ pub enum AccountCommand {
         reservation_id: ReservationId,
         call_id: CallId,
         amount: Money,
+    },
+    /// `ReserveCredit` for a call's grant, within the account's call limits, decided here on
+    /// the Account's own state so two calls starting at once cannot both pass: a call's first
+    /// reservation is refused when `max_live_calls` calls already hold reservations, and any
+    /// grant is refused past what `daily_spend_cap` leaves of the spend of `day` (UTC, the
+    /// command's time).
+    ReserveCallCredit {
+        reservation_id: ReservationId,
+        call_id: CallId,
+        amount: Money,
+        limits: CallCreditLimits,
     },
     /// Charge a finished call once, against everything reserved for it.
     SettleCall {
@@ -79,6 +91,15 @@ pub enum AccountCommand {
     },
 }
 
+/// The per-account call limits a `ReserveCallCredit` is decided under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCreditLimits {
+    pub max_live_calls: u32,
+    pub daily_spend_cap: Money,
+    /// The UTC day of the command's time: the day whose spend the cap bounds.
+    pub day: NaiveDate,
+}
+
 impl AccountCommand {
     pub fn name(&self) -> &'static str {
         match self {
@@ -87,6 +108,7 @@ impl AccountCommand {
             AccountCommand::GrantCredit { .. } => "GrantCredit",
             AccountCommand::AdjustCredit { .. } => "AdjustCredit",
             AccountCommand::ReserveCredit { .. } => "ReserveCredit",
+            AccountCommand::ReserveCallCredit { .. } => "ReserveCallCredit",
             AccountCommand::SettleCall { .. } => "SettleCall",
             AccountCommand::ReleaseReservation { .. } => "ReleaseReservation",
             AccountCommand::RecordRefund { .. } => "RecordRefund",

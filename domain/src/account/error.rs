@@ -56,6 +56,15 @@ pub enum AccountError {
     MissingText(&'static str),
     #[error("{field} is longer than {max} characters")]
     TextTooLong { field: &'static str, max: usize },
+    #[error("at most {limit} calls may hold credit at once on this account (limit max_concurrent_calls = {limit}); end a call first")]
+    ConcurrentCalls { limit: u32 },
+    #[error("today's spend of {spent} leaves {left} of the daily spend cap of {cap} (limit daily_spend_cap_micros = {}), less than the {requested} asked for", .cap.micros())]
+    DailySpendCap {
+        cap: Money,
+        spent: Money,
+        left: Money,
+        requested: Money,
+    },
     #[error("amount out of range")]
     Overflow,
     #[error(transparent)]

@@ -1,5 +1,6 @@
 //! Account events: past tense, and every one that moves money carries its postings.
 
+use chrono::NaiveDate;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,10 @@ pub enum AccountEvent {
         call_id: CallId,
         amount: Money,
         postings: Postings,
+        /// The UTC day whose spend this reservation counts toward (set by
+        /// `ReserveCallCredit`); absent on reservations made without call limits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        day: Option<NaiveDate>,
     },
     ReservationSettled {
         call_id: CallId,

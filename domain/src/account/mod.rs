@@ -11,6 +11,6 @@ mod ledger;
 mod tests;
 
 pub use aggregate::{Account, CustomerBalances, OpenReservation, MAX_OPEN_RESERVATIONS};
-pub use commands::AccountCommand;
+pub use commands::{AccountCommand, CallCreditLimits};
 pub use error::AccountError;
 pub use events::{AccountEvent, FreezeReason, ReleaseReason};

@@ -5,6 +5,7 @@
 //! Expected postings are written by hand from ARCHITECTURE.md's rules, never computed by the
 //! code under test.
 
+mod call_limits;
 mod calls;
 mod credit;
 mod disputes;

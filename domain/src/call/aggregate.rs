@@ -14,7 +14,7 @@ use crate::call::error::CallError;
 use crate::call::events::CallEvent;
 use crate::call::limits::GrantPolicy;
 use crate::call::reply::{GrantAnswer, Reply, Settlement};
-use crate::call::values::{FinalUnitReason, HangupReason, NodeId};
+use crate::call::values::{FailCause, FinalUnitReason, HangupReason, NodeId};
 use crate::ids::{AccountId, CallId, QuoteId, ReservationId};
 use crate::money::Money;
 use crate::rating::Tariff;
@@ -80,6 +80,8 @@ pub struct Call {
     /// applied, so a retried re-rating changes nothing.
     pub(crate) charged_micros: i64,
     pub(crate) last_correction: Option<String>,
+    /// Why the call failed, once it has.
+    pub(crate) failed: Option<FailCause>,
 }
 
 /// Whole seconds of talk, rounded up: the first step of billing.
@@ -108,6 +110,13 @@ impl Call {
     }
     pub fn talk_seconds(&self) -> u64 {
         talk_seconds(self.talk_ms)
+    }
+    /// The hangup the api asked for, if any (the first one: a call ends with its cause).
+    pub fn hangup(&self) -> Option<HangupReason> {
+        self.hangup
+    }
+    pub fn fail_cause(&self) -> Option<FailCause> {
+        self.failed
     }
 
     pub(crate) fn known(&self) -> Result<&CallTerms, CallError> {
@@ -220,8 +229,9 @@ impl Call {
                 }
             }
             CallEvent::CallEnded { .. } => self.fold_ended(event),
-            CallEvent::CallFailed { seq, at, .. } => {
+            CallEvent::CallFailed { seq, cause, at, .. } => {
                 self.phase = Phase::Failed;
+                self.failed = Some(*cause);
                 self.last_seq = seq.unwrap_or(self.last_seq);
                 self.last_activity_at = Some(*at);
                 self.last_reply = Some(Reply::Failed { seq: *seq });

@@ -155,7 +155,7 @@ impl Call {
             // The first grant: the call never rings.
             vec![CallEvent::CallFailed {
                 seq: None,
-                cause: FailCause::NoCredit,
+                cause: FailCause::from(reason),
                 sip_status: None,
                 at: now,
             }]

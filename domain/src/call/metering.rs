@@ -103,6 +103,8 @@ impl Call {
         let reserved = self.reserved();
         let charged = cost.min(reserved)?;
         debug_assert!(charged <= reserved && charged <= cost && !charged.is_negative());
+        // A call the api asked to end ends with the hangup's cause, whatever the node says.
+        let cause = self.hangup.map_or(cause, EndCause::from);
         let mut events = Vec::with_capacity(2);
         if let (Some(seq), true) = (seq, self.phase != Phase::Answered && talk_ms > 0) {
             events.push(CallEvent::CallAnswered { seq, at: now });
@@ -141,11 +143,15 @@ impl Call {
             });
         }
         let events = if answered {
-            self.stop(None, self.talk_ms, EndCause::Swept, None, now)?
+            self.stop(None, self.talk_ms, EndCause::Orphaned, None, now)?
         } else {
+            let cause = match self.hangup {
+                Some(_) => FailCause::HangupRequested,
+                None => FailCause::Orphaned,
+            };
             vec![CallEvent::CallFailed {
                 seq: None,
-                cause: FailCause::Swept,
+                cause,
                 sip_status: None,
                 at: now,
             }]

@@ -210,8 +210,39 @@ pub enum EndCause {
     HangupRequested,
     MaxDuration,
     MediaError,
-    /// No report for twice the grant validity: charged for the seconds last reported.
-    Swept,
+    /// No report for twice the grant validity: charged for the seconds last reported. The
+    /// api's own cause (a node may not report it); stored as `swept` before it was renamed.
+    #[serde(alias = "swept")]
+    Orphaned,
+    /// The api asked the node to hang up because the account was frozen (api's own cause).
+    AccountFrozen,
+    /// The api asked the node to hang up because the account was banned (api's own cause).
+    AccountBanned,
+    /// An admin ended the call (api's own cause).
+    Admin,
+}
+
+impl EndCause {
+    /// Causes only the api records: a media node reporting one of these is refused.
+    pub fn is_api_only(self) -> bool {
+        matches!(
+            self,
+            EndCause::Orphaned | EndCause::AccountFrozen | EndCause::AccountBanned | EndCause::Admin
+        )
+    }
+}
+
+impl From<HangupReason> for EndCause {
+    /// A call the api asked to end ends with the hangup's reason.
+    fn from(reason: HangupReason) -> EndCause {
+        match reason {
+            HangupReason::FinalUnit => EndCause::FinalUnit,
+            HangupReason::MaxDuration => EndCause::MaxDuration,
+            HangupReason::AccountFrozen => EndCause::AccountFrozen,
+            HangupReason::AccountBanned => EndCause::AccountBanned,
+            HangupReason::Admin => EndCause::Admin,
+        }
+    }
 }
 
 /// Why a call failed before it was answered.
@@ -227,7 +258,33 @@ pub enum FailCause {
     TrunkError,
     /// The first grant could not be reserved (the account's credit or state changed).
     NoCredit,
-    Swept,
+    /// The account refused the first grant: as many calls as allowed already hold credit.
+    ConcurrentCalls,
+    /// The account refused the first grant: today's spend reached the daily cap.
+    DailySpendCap,
+    /// The account was frozen or banned between the checks and the first grant.
+    AccountFrozen,
+    AccountBanned,
+    /// Silent past the ring limit and twice the grant validity; stored as `swept` before.
+    #[serde(alias = "swept")]
+    Orphaned,
+    /// Ended by the api's hangup before it was answered.
+    HangupRequested,
+}
+
+impl From<FinalUnitReason> for FailCause {
+    /// Why a call whose first grant was refused failed.
+    fn from(reason: FinalUnitReason) -> FailCause {
+        match reason {
+            FinalUnitReason::ConcurrentCalls => FailCause::ConcurrentCalls,
+            FinalUnitReason::DailySpendCap => FailCause::DailySpendCap,
+            FinalUnitReason::AccountFrozen => FailCause::AccountFrozen,
+            FinalUnitReason::AccountBanned => FailCause::AccountBanned,
+            FinalUnitReason::CreditExhausted
+            | FinalUnitReason::MaxDuration
+            | FinalUnitReason::HangupRequested => FailCause::NoCredit,
+        }
+    }
 }
 
 /// Why no further grant will come.
@@ -243,10 +300,12 @@ pub enum FinalUnitReason {
     AccountFrozen,
     AccountBanned,
     HangupRequested,
+    /// The account refused a first grant: its concurrent-calls limit is reached.
+    ConcurrentCalls,
 }
 
 /// Why the api asks the media node to end a call now (the `hangup` request's `reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HangupReason {
     /// Talk went past a final grant.
@@ -255,4 +314,29 @@ pub enum HangupReason {
     AccountFrozen,
     AccountBanned,
     Admin,
+}
+
+impl HangupReason {
+    /// The protocol's name (the `hangup` request's `reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupReason::FinalUnit => "final_unit",
+            HangupReason::MaxDuration => "max_duration",
+            HangupReason::AccountFrozen => "account_frozen",
+            HangupReason::AccountBanned => "account_banned",
+            HangupReason::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HangupReason> {
+        [
+            HangupReason::FinalUnit,
+            HangupReason::MaxDuration,
+            HangupReason::AccountFrozen,
+            HangupReason::AccountBanned,
+            HangupReason::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
 }

@@ -14,6 +14,8 @@ use ringledger_domain::call::CallEvent;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+pub mod hangups;
+
 use crate::event::RecordedEvent;
 use crate::projection::{versioned, Projection};
 use crate::ProjectionError;

@@ -84,3 +84,43 @@ fn a_call_is_live_until_it_ends_and_the_log_keeps_what_it_cost() {
     assert_eq!(row.cause.as_deref(), Some("caller_hangup"));
     assert_eq!((row.granted_seconds, row.reserved_micros), (60, 60_000));
 }
+
+#[test]
+fn freezes_of_any_reason_and_bans_trigger_hangups_and_nothing_else_does() {
+    use ringledger_domain::account::{AccountEvent, FreezeReason};
+    use ringledger_domain::ActorId;
+
+    use super::hangups::trigger;
+    let frozen = |reason| AccountEvent::AccountFrozen {
+        reason,
+        actor: None,
+        note: String::new(),
+    };
+    assert_eq!(
+        trigger(&frozen(FreezeReason::Fraud)).as_deref(),
+        Some("frozen:fraud")
+    );
+    assert_eq!(
+        trigger(&frozen(FreezeReason::Dispute)).as_deref(),
+        Some("frozen:dispute")
+    );
+    assert_eq!(
+        trigger(&frozen(FreezeReason::Admin)).as_deref(),
+        Some("frozen:admin")
+    );
+    assert_eq!(
+        trigger(&frozen(FreezeReason::Receivable)).as_deref(),
+        Some("frozen:receivable")
+    );
+    let banned = AccountEvent::AccountBanned {
+        actor: ActorId(uuid::Uuid::from_u128(1)),
+        reason: "abuse".into(),
+    };
+    assert_eq!(trigger(&banned).as_deref(), Some("banned"));
+    let unfrozen = AccountEvent::AccountUnfrozen {
+        reason: FreezeReason::Fraud,
+        actor: None,
+        note: String::new(),
+    };
+    assert_eq!(trigger(&unfrozen), None);
+}

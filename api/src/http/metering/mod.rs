@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use ringledger_domain::call::{EndCause, Progress, Reply};
+use ringledger_domain::call::Progress;
 use ringledger_domain::{QuoteId, E164};
 use serde_json::{json, Value};
 
@@ -83,24 +83,17 @@ async fn start(
         quote_id,
         number,
     };
+    // A denial (including a first grant the account refused) comes back as an error.
     let (call, reply) = state.calls.start(&request, Utc::now()).await?;
     tracing::info!(call_id = %request.call_id, leg_id = %b.leg_id, "call started");
-    match reply {
-        Reply::Grant(_) => {
-            let mut answer = wire::reply_json(request.call_id, &reply);
-            if let (Some(terms), Value::Object(map)) = (call.terms(), &mut answer) {
-                map.insert("max_ring_seconds".into(), json!(terms.max_ring_seconds));
-                map.insert("max_call_seconds".into(), json!(terms.max_call_seconds));
-                map.insert("interim_seconds".into(), json!(terms.policy.interim_seconds));
-                map.insert("rate".into(), json!(terms.tariff.rate_per_minute));
-            }
-            Ok(Json(answer))
-        }
-        _ => Err(MeteringError::new(
-            "insufficient_credit",
-            "the account could not fund the first grant; buy credit first",
-        )),
+    let mut answer = wire::reply_json(request.call_id, &reply);
+    if let (Some(terms), Value::Object(map)) = (call.terms(), &mut answer) {
+        map.insert("max_ring_seconds".into(), json!(terms.max_ring_seconds));
+        map.insert("max_call_seconds".into(), json!(terms.max_call_seconds));
+        map.insert("interim_seconds".into(), json!(terms.policy.interim_seconds));
+        map.insert("rate".into(), json!(terms.tariff.rate_per_minute));
     }
+    Ok(Json(answer))
 }
 
 async fn progress(
@@ -151,10 +144,11 @@ async fn stop(
 ) -> Result<Json<Value>, MeteringError> {
     let node = authenticate(&state, &headers).await?;
     let b: StopBody = parse(&body)?;
-    if b.cause == EndCause::Swept {
+    if b.cause.is_api_only() {
         return Err(MeteringError::new(
             "invalid_report",
-            "cause `swept` is the api's own; report how the call ended",
+            "causes `orphaned`, `account_frozen`, `account_banned` and `admin` are the api's own; \
+             report how the call ended (`hangup_requested` after a hangup request)",
         ));
     }
     let report = Report::Stop {

@@ -251,6 +251,7 @@ pub(super) fn reserved(reservation: ReservationId, call_id: CallId, amount: i64)
         call_id,
         amount: usd(amount),
         postings: lines(&[(AVAILABLE, -amount), (RESERVED, amount)]),
+        day: None,
     }
 }
 

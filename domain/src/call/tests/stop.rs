@@ -169,7 +169,7 @@ fn a_stop_before_the_answer_costs_nothing() {
 }
 
 #[test]
-fn a_silent_answered_call_is_swept_and_charged_for_the_seconds_last_reported() {
+fn a_silent_answered_call_is_orphaned_and_charged_for_the_seconds_last_reported() {
     let events = with(answered_call(), vec![ticked(3, 30_000, 30, 30_000, 40)]);
     given(events.clone())
         .when(CallCommand::Sweep { now: at(99) })
@@ -179,7 +179,7 @@ fn a_silent_answered_call_is_swept_and_charged_for_the_seconds_last_reported() {
         });
     given(events.clone())
         .when(CallCommand::Sweep { now: at(100) })
-        .then_expect_events(vec![ended(None, EndCause::Swept, 30_000, 30_000, 30_000, 100)]);
+        .then_expect_events(vec![ended(None, EndCause::Orphaned, 30_000, 30_000, 30_000, 100)]);
     let decision = decide(&events, CallCommand::Sweep { now: at(100) }).expect("swept");
     assert_eq!(decision.settle, Some(usd(30_000)));
 }
@@ -219,7 +219,7 @@ fn an_unanswered_call_is_swept_after_the_ring_limit_too_and_costs_nothing() {
         decision.events,
         vec![CallEvent::CallFailed {
             seq: None,
-            cause: FailCause::Swept,
+            cause: FailCause::Orphaned,
             sip_status: None,
             at: at(122),
         }]
@@ -259,4 +259,89 @@ fn a_flag_records_the_rule_score_and_evidence_within_bounds() {
             field: "evidence",
             max: MAX_EVIDENCE_CHARS,
         });
+}
+
+fn hangup(reason: HangupReason, s: i64) -> CallEvent {
+    CallEvent::CallHangupRequested { reason, at: at(s) }
+}
+
+#[test]
+fn a_call_the_api_asked_to_end_ends_with_the_hangup_cause_whatever_the_node_reports() {
+    let events = with(
+        answered_call(),
+        vec![
+            ticked(3, 30_000, 30, 30_000, 40),
+            hangup(HangupReason::AccountBanned, 41),
+        ],
+    );
+    given(events.clone())
+        .when(stop(4, 31_000, EndCause::HangupRequested, 42))
+        .then_expect_events(vec![ended(
+            Some(4),
+            EndCause::AccountBanned,
+            31_000,
+            31_000,
+            31_000,
+            42,
+        )]);
+    let decision = decide(&events, stop(4, 31_000, EndCause::CallerHangup, 42)).expect("ended");
+    assert!(
+        matches!(
+            decision.events[..],
+            [CallEvent::CallEnded {
+                cause: EndCause::AccountBanned,
+                ..
+            }]
+        ),
+        "{:?}",
+        decision.events
+    );
+    assert_eq!(decision.settle, Some(usd(31_000)));
+}
+
+#[test]
+fn a_second_hangup_request_records_nothing_and_the_first_cause_stands() {
+    let events = with(answered_call(), vec![hangup(HangupReason::AccountFrozen, 41)]);
+    let decision = decide(
+        &events,
+        CallCommand::RequestHangup {
+            reason: HangupReason::AccountBanned,
+            now: at(42),
+        },
+    )
+    .expect("accepted");
+    assert!(decision.events.is_empty());
+    assert_eq!(state_after(&events).hangup(), Some(HangupReason::AccountFrozen));
+}
+
+#[test]
+fn the_sweeper_ends_a_silent_call_with_its_hangup_cause() {
+    let events = with(
+        answered_call(),
+        vec![ticked(3, 30_000, 30, 30_000, 40), hangup(HangupReason::Admin, 40)],
+    );
+    given(events)
+        .when(CallCommand::Sweep { now: at(100) })
+        .then_expect_events(vec![ended(None, EndCause::Admin, 30_000, 30_000, 30_000, 100)]);
+}
+
+#[test]
+fn causes_of_the_api_are_refused_from_nodes_and_orphaned_reads_old_swept_events() {
+    for cause in [
+        EndCause::Orphaned,
+        EndCause::AccountFrozen,
+        EndCause::AccountBanned,
+        EndCause::Admin,
+    ] {
+        assert!(cause.is_api_only(), "{cause:?}");
+    }
+    assert!(!EndCause::HangupRequested.is_api_only());
+    let old: EndCause = serde_json::from_str("\"swept\"").expect("old name");
+    assert_eq!(old, EndCause::Orphaned);
+    assert_eq!(
+        serde_json::to_string(&EndCause::Orphaned).expect("json"),
+        "\"orphaned\""
+    );
+    let old: FailCause = serde_json::from_str("\"swept\"").expect("old name");
+    assert_eq!(old, FailCause::Orphaned);
 }
