@@ -33,6 +33,7 @@ fn placed() -> CallEvent {
         max_ring_seconds: 60,
         max_call_seconds: 14_400,
         spend_limit: usd(50_000_000),
+        cost_per_minute: None,
         policy: GrantPolicy::default(),
         placed_at: at(0),
     }
