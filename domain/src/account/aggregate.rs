@@ -15,7 +15,7 @@ use crate::account::commands::AccountCommand;
 use crate::account::error::AccountError;
 use crate::account::events::{AccountEvent, FreezeReason, ReleaseReason};
 use crate::account::ledger::Draft;
-use crate::ids::{AccountId, CallId, DisputeId, PaymentId, ReservationId};
+use crate::ids::{AccountId, CallId, ChargeId, CheckoutSessionId, DisputeId, PaymentId, ReservationId};
 use crate::money::{Currency, Money};
 use crate::postings::LedgerAccount;
 
@@ -145,7 +145,8 @@ impl Account {
                 payment_id,
                 paid,
                 bonus,
-            } => self.purchase(payment_id, *paid, *bonus),
+                checkout_session_id,
+            } => self.purchase(payment_id, *paid, *bonus, checkout_session_id.clone()),
             C::GrantCredit {
                 grant_id,
                 amount,
@@ -215,7 +216,8 @@ impl Account {
             C::RecordRefund {
                 payment_id,
                 refunded_total,
-            } => self.refund(payment_id, *refunded_total),
+                charge_id,
+            } => self.refund(payment_id, *refunded_total, charge_id.clone()),
             C::OpenDispute {
                 dispute_id,
                 payment_id,
@@ -278,6 +280,7 @@ impl Account {
         payment_id: &PaymentId,
         paid: Money,
         bonus: Money,
+        checkout_session_id: Option<CheckoutSessionId>,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         let paid = self.amount(paid, false)?;
         let bonus = self.amount(bonus, true)?;
@@ -292,6 +295,7 @@ impl Account {
             payment_id: payment_id.clone(),
             paid,
             bonus,
+            checkout_session_id,
             postings,
         };
         Ok(self.with_receivable_follow_up(vec![event], after))
@@ -398,6 +402,7 @@ impl Account {
         &self,
         payment_id: &PaymentId,
         refunded_total: Money,
+        charge_id: Option<ChargeId>,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         let refunded_total = self.amount(refunded_total, true)?;
         let terms = self
@@ -429,6 +434,7 @@ impl Account {
             refunded_total,
             refunded,
             bonus_reversed,
+            charge_id,
             postings,
         };
         Ok(self.with_receivable_follow_up(vec![event], after))

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::events::{FreezeReason, ReleaseReason};
-use crate::ids::{AccountId, ActorId, CallId, DisputeId, GrantId, PaymentId, ReservationId};
+use crate::ids::{
+    AccountId, ActorId, CallId, ChargeId, CheckoutSessionId, DisputeId, GrantId, PaymentId, ReservationId,
+};
 use crate::money::{Currency, Money};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +21,8 @@ pub enum AccountCommand {
         payment_id: PaymentId,
         paid: Money,
         bonus: Money,
+        /// The Checkout Session it was paid through, for the statement line.
+        checkout_session_id: Option<CheckoutSessionId>,
     },
     GrantCredit {
         grant_id: GrantId,
@@ -51,6 +55,8 @@ pub enum AccountCommand {
     RecordRefund {
         payment_id: PaymentId,
         refunded_total: Money,
+        /// The refunded charge, for the statement line.
+        charge_id: Option<ChargeId>,
     },
     OpenDispute {
         dispute_id: DisputeId,

@@ -126,6 +126,7 @@ async fn fund(svc: &AccountService<PostgresStore>, accounts: &[AccountId]) -> an
                 currency: Currency::USD,
             },
             AccountCommand::PurchaseCredit {
+                checkout_session_id: None,
                 payment_id,
                 paid: usd(1_000_000_000_000),
                 bonus: usd(0),
