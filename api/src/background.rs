@@ -1,8 +1,8 @@
 //! Background work of `ringledger serve` on the durable job queue: the recurring-job ticker and
 //! one worker pool per queue this build handles. Today that is the `maintenance` queue, whose
 //! recurring `prune_done_jobs` keeps finished jobs from piling up, and the `mail` queue, whose
-//! workers send email (`crate::mail`). Later features (Stripe webhooks, sweeping, imports)
-//! register their queues here. Never runs work inside a
+//! workers send email (`crate::mail`). Stripe webhooks run on the `stripe` queue
+//! (`crate::payments::jobs`); later features register their queues here. Never runs work inside a
 //! request.
 
 use std::time::Duration;
@@ -38,6 +38,7 @@ impl Background {
         mailer: crate::mail::Mailer,
         rates: crate::rates::RateService,
         calls: crate::calls::CallService,
+        payments: crate::payments::PaymentService,
     ) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
@@ -101,6 +102,7 @@ impl Background {
             crate::mail::mail_worker_pool(jobs.clone(), mailer, crate::mail::MailQueueSettings::default())?,
             crate::rates::jobs::spawn_pool(rates, jobs.clone()).await?,
             sweeper_pool(calls, jobs.clone()).await?,
+            crate::payments::jobs::spawn_pool(payments, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));

@@ -76,6 +76,10 @@ pub struct Config {
     pub rates: RatesConfig,
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
+    /// The webhook secret being rotated out: while set, a signature by either is accepted.
+    pub stripe_webhook_secret_previous: Option<Secret>,
+    /// Stripe webhooks: inbox retention, body limit, workers (`payments.*`).
+    pub payments: crate::payments::PaymentsConfig,
     pub turn_secret: Option<Secret>,
     /// Where mail is sent, e.g. `smtp://127.0.0.1:2525` or `smtps://user@mail.example.com`
     /// (never with a password: that is `smtp_password`). Unset in development: `serve` starts
@@ -114,6 +118,8 @@ impl Default for Config {
             rates: RatesConfig::default(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
+            stripe_webhook_secret_previous: None,
+            payments: crate::payments::PaymentsConfig::default(),
             turn_secret: None,
             smtp_url: None,
             smtp_password: None,
@@ -139,6 +145,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "rates",
     "stripe_secret_key",
     "stripe_webhook_secret",
+    "stripe_webhook_secret_previous",
+    "payments",
     "turn_secret",
     "smtp_url",
     "smtp_password",
@@ -155,6 +163,7 @@ const SECRET_KEYS: &[&str] = &[
     "database_url",
     "stripe_secret_key",
     "stripe_webhook_secret",
+    "stripe_webhook_secret_previous",
     "turn_secret",
     "smtp_password",
     "totp_encryption_key",
@@ -174,11 +183,23 @@ pub enum ConfigError {
     MissingForProduction(String),
     #[error("{0} must be at least 32 bytes; generate one with `openssl rand -hex 32`")]
     SecretTooShort(&'static str),
+    #[error("configuration `payments`: {0}")]
+    Payments(String),
     #[error("configuration `calls`: {0}")]
     Calls(ringledger_domain::call::LimitsError),
 }
 
 impl Config {
+    /// The Stripe webhook secrets in force: the current one, then the previous during a rotation.
+    pub fn stripe_webhook_secrets(&self) -> Vec<Secret> {
+        [&self.stripe_webhook_secret, &self.stripe_webhook_secret_previous]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.expose().trim().is_empty())
+            .cloned()
+            .collect()
+    }
+
     /// Loads defaults, then `file` (or `ringledger.toml` if present), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -251,6 +272,7 @@ impl Config {
                 return Err(ConfigError::MissingForProduction(missing.join(", ")));
             }
         }
+        self.payments.validate().map_err(ConfigError::Payments)?;
         for (name, secret) in [
             ("RINGLEDGER_MEDIA_SECRET", &self.media_secret),
             ("RINGLEDGER_CALL_TOKEN_SECRET", &self.call_token_secret),

@@ -10,6 +10,7 @@ pub mod http;
 pub mod ledger;
 pub mod mail;
 pub mod notify;
+pub mod payments;
 pub mod rates;
 pub mod startup;
 pub mod store;

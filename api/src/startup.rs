@@ -64,6 +64,14 @@ impl Application {
             accounts.ledger().appended(),
             config.rates.clone(),
         );
+        let payments = crate::payments::PaymentService::new(
+            pool.clone(),
+            store.clone(),
+            config.ledger.clone(),
+            accounts.clone(),
+            config.payments.clone(),
+            config.stripe_webhook_secrets(),
+        );
         let calls = CallService::new(
             pool.clone(),
             store,
@@ -104,6 +112,7 @@ impl Application {
             auth,
             calls,
             metering,
+            payments,
         };
         Ok(Application {
             listener,
@@ -172,6 +181,7 @@ impl Application {
             mailer,
             state.rates.clone(),
             state.calls.clone(),
+            state.payments.clone(),
         )
         .await?;
         if mode == Mode::Development && state.rates.config().seed_sample_deck {

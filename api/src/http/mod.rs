@@ -10,6 +10,7 @@ mod health;
 pub mod metering;
 pub mod rates;
 pub mod web;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub auth: AuthService,
     pub calls: CallService,
     pub metering: metering::MeteringSecrets,
+    /// Stripe webhooks: the inbox and the payment process manager.
+    pub payments: crate::payments::PaymentService,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(rates::router())
         .merge(metering::router())
+        .merge(webhooks::router(&state))
         .merge(assets::router())
         .merge(dev)
         .merge(pages)
