@@ -9,9 +9,9 @@ use axum::routing::{get, post};
 use axum::{middleware, Extension, Router};
 
 use super::web::{self, Ctx, Page};
+use super::{AppState, Error};
 use crate::auth::sessions::Flash;
 use crate::payments::inbox::{self, DeadWebhook};
-use super::{AppState, Error};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -92,7 +92,10 @@ struct DeadWebhooks {
 }
 
 /// The dead-lettered Stripe webhook events (newest 200).
-async fn dead_webhooks(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) -> Result<Response, Error> {
+async fn dead_webhooks(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
     let Some(session) = ctx.session.as_ref() else {
         return Err(Error::Forbidden);
     };
