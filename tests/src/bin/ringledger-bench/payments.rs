@@ -58,7 +58,10 @@ pub async fn run(url: &str, step_seconds: u64, accounts: usize, budget: Duration
         baseline.events_per_s
     );
 
-    let app = Arc::new(PaymentsApp::start(url, 64).await?);
+    // Postgres allows 100 connections: the baseline's 64 go before the app takes its own.
+    pool.close().await;
+    let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+    let app = Arc::new(PaymentsApp::start(url, 48).await?);
     let purchased = wait_caught_up(&pool, accounts).await?;
     let next_target: Arc<Mutex<HashMap<Uuid, i64>>> = Arc::new(Mutex::new(purchased));
     println!(
