@@ -101,8 +101,10 @@ pub struct PaymentsApp {
 
 impl PaymentsApp {
     pub async fn start(database_url: &str, max_connections: u32) -> anyhow::Result<PaymentsApp> {
-        let mut payments = ringledger_api::payments::PaymentsConfig::default();
-        payments.worker_concurrency = 16;
+        let payments = ringledger_api::payments::PaymentsConfig {
+            worker_concurrency: 16,
+            ..Default::default()
+        };
         let config = Config {
             http_addr: "127.0.0.1:0".parse()?,
             database_url: Some(Secret::new(database_url.to_owned())),

@@ -234,7 +234,8 @@ pub struct DeadWebhook {
 
 /// The newest `limit` (≤ 200) dead-lettered webhook events.
 pub async fn dead_letters(pool: &PgPool, limit: i64) -> Result<Vec<DeadWebhook>, sqlx::Error> {
-    let rows: Vec<(i64, String, String, DateTime<Utc>, i32, Option<String>, bool)> = sqlx::query_as(
+    type Row = (i64, String, String, DateTime<Utc>, i32, Option<String>, bool);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT j.id, i.event_id, i.event_type, i.received_at, j.attempts, j.last_error, i.payload IS NOT NULL
            FROM jobs j JOIN stripe_inbox i ON i.event_id = j.idempotency_key
           WHERE j.queue = $1 AND j.kind = $2 AND j.status = 'dead'
