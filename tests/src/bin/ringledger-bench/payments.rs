@@ -126,14 +126,22 @@ fn passed(s: &Step) -> bool {
 /// Waits for the balances read model to hold every funded account; returns their lifetime
 /// purchased amounts.
 async fn wait_caught_up(pool: &PgPool, accounts: usize) -> anyhow::Result<HashMap<Uuid, i64>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let rows: Vec<(Uuid, i64)> =
             sqlx::query_as("SELECT account_id, lifetime_purchased_micros FROM balances")
                 .fetch_all(pool)
                 .await
                 .unwrap_or_default();
-        if rows.len() >= accounts && rows.iter().all(|(_, p)| *p > 0) {
+        // Caught up to the end of the log too (the baseline's events), not just every row present.
+        let lag: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COALESCE(max(global_position), 0) FROM events WHERE aggregate_type = 'Account')
+                  - (SELECT COALESCE(max(last_global_position), 0) FROM balances)",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap_or(i64::MAX);
+        if lag <= 0 && rows.len() >= accounts && rows.iter().all(|(_, p)| *p > 0) {
             return Ok(rows.into_iter().collect());
         }
         anyhow::ensure!(
@@ -227,6 +235,22 @@ async fn one_step(
         .lock()
         .map(|p| p.values().map(VecDeque::len).sum())
         .unwrap_or(0);
+    // Where the time goes: the job path alone (received -> processed in the inbox).
+    let (job_p50, job_p99, waiting): (Option<f64>, Option<f64>, i64) = sqlx::query_as(
+        "SELECT (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)))::float8 * 1000,
+                (percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)))::float8 * 1000,
+                count(*) FILTER (WHERE status = 'received')
+           FROM stripe_inbox WHERE received_at > now() - make_interval(secs => $1)",
+    )
+    .bind(started.elapsed().as_secs_f64())
+    .fetch_one(pool)
+    .await
+    .unwrap_or((None, None, 0));
+    println!(
+        "  job path (inbox received -> processed): p50 {:.1} ms, p99 {:.1} ms, {waiting} not yet processed",
+        job_p50.unwrap_or(0.0),
+        job_p99.unwrap_or(0.0)
+    );
     let h = hist.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     Ok(Step {
         target_per_s: rate,
