@@ -40,7 +40,7 @@ struct Step {
 pub async fn run(url: &str, step_seconds: u64, accounts: usize, budget: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let pool = PgPoolOptions::new()
-        .max_connections(64)
+        .max_connections(40)
         .min_connections(8)
         .connect(url)
         .await?;
@@ -58,10 +58,11 @@ pub async fn run(url: &str, step_seconds: u64, accounts: usize, budget: Duration
         baseline.events_per_s
     );
 
-    // Postgres allows 100 connections: the baseline's 64 go before the app takes its own.
+    // Postgres allows 100 connections, shared with other users: the baseline (64 writers on 40
+    // connections) closes its pool before the app takes its own.
     pool.close().await;
     let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
-    let app = Arc::new(PaymentsApp::start(url, 48).await?);
+    let app = Arc::new(PaymentsApp::start(url, 40).await?);
     let purchased = wait_caught_up(&pool, accounts).await?;
     let next_target: Arc<Mutex<HashMap<Uuid, i64>>> = Arc::new(Mutex::new(purchased));
     println!(
