@@ -1,8 +1,8 @@
 //! Background work of `ringledger serve` on the durable job queue: the recurring-job ticker and
 //! one worker pool per queue this build handles. Today that is the `maintenance` queue, whose
 //! recurring `prune_done_jobs` keeps finished jobs from piling up, and the `mail` queue, whose
-//! workers send email (`crate::mail`). Later features (Stripe webhooks, sweeping, imports)
-//! register their queues here. Never runs work inside a
+//! workers send email (`crate::mail`). Stripe webhooks run on the `stripe` queue
+//! (`crate::payments::jobs`); later features register their queues here. Never runs work inside a
 //! request.
 
 use std::time::Duration;
@@ -39,6 +39,7 @@ impl Background {
         rates: crate::rates::RateService,
         calls: crate::calls::CallService,
         fraud: crate::fraud::FraudService,
+        payments: crate::payments::PaymentService,
     ) -> anyhow::Result<Background> {
         let jobs = JobQueue::new(pool);
         let maintenance = name(QueueName::parse, "maintenance")?;
@@ -112,6 +113,7 @@ impl Background {
             sweeper_pool(calls.clone(), jobs.clone()).await?,
             crate::calls::hangup::spawn_pool(calls, jobs.clone()).await?,
             fraud_pool(fraud, jobs.clone()).await?,
+            crate::payments::jobs::spawn_pool(payments, jobs.clone()).await?,
         ];
         let (stop_ticker, stop) = watch::channel(false);
         let ticker = tokio::spawn(ringledger_projections::jobs::run_ticker(jobs, TICK_MS, stop));

@@ -83,6 +83,10 @@ pub struct Config {
     pub stripe_webhook_secret: Option<Secret>,
     /// Top-up offers' defaults and the product name on the payment page.
     pub checkout: CheckoutConfig,
+    /// The webhook secret being rotated out: while set, a signature by either is accepted.
+    pub stripe_webhook_secret_previous: Option<Secret>,
+    /// Stripe webhooks: inbox retention, body limit, workers (`payments.*`).
+    pub payments: crate::payments::PaymentsConfig,
     pub turn_secret: Option<Secret>,
     /// Where mail is sent, e.g. `smtp://127.0.0.1:2525` or `smtps://user@mail.example.com`
     /// (never with a password: that is `smtp_password`). Unset in development: `serve` starts
@@ -125,6 +129,8 @@ impl Default for Config {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             checkout: CheckoutConfig::default(),
+            stripe_webhook_secret_previous: None,
+            payments: crate::payments::PaymentsConfig::default(),
             turn_secret: None,
             smtp_url: None,
             smtp_password: None,
@@ -153,6 +159,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "stripe_secret_key",
     "stripe_webhook_secret",
     "checkout",
+    "stripe_webhook_secret_previous",
+    "payments",
     "turn_secret",
     "smtp_url",
     "smtp_password",
@@ -170,6 +178,7 @@ const SECRET_KEYS: &[&str] = &[
     "database_url",
     "stripe_secret_key",
     "stripe_webhook_secret",
+    "stripe_webhook_secret_previous",
     "turn_secret",
     "smtp_password",
     "totp_encryption_key",
@@ -193,6 +202,8 @@ pub enum ConfigError {
     StripeForProduction(&'static str),
     #[error("checkout.currency `{0}` is not a currency code; use three capital letters such as USD")]
     CheckoutCurrency(String),
+    #[error("configuration `payments`: {0}")]
+    Payments(String),
     #[error("configuration `calls`: {0}")]
     Calls(ringledger_domain::call::LimitsError),
     #[error("configuration `fraud`: {0}")]
@@ -200,6 +211,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The Stripe webhook secrets in force: the current one, then the previous during a rotation.
+    pub fn stripe_webhook_secrets(&self) -> Vec<Secret> {
+        [&self.stripe_webhook_secret, &self.stripe_webhook_secret_previous]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.expose().trim().is_empty())
+            .cloned()
+            .collect()
+    }
+
     /// Loads defaults, then `file` (or `ringledger.toml` if present), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -272,6 +293,7 @@ impl Config {
                 return Err(ConfigError::MissingForProduction(missing.join(", ")));
             }
         }
+        self.payments.validate().map_err(ConfigError::Payments)?;
         for (name, secret) in [
             ("RINGLEDGER_MEDIA_SECRET", &self.media_secret),
             ("RINGLEDGER_CALL_TOKEN_SECRET", &self.call_token_secret),

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ledger;
 pub mod mail;
 pub mod notify;
+pub mod payments;
 pub mod rates;
 pub mod rerate;
 pub mod startup;

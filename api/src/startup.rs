@@ -66,6 +66,14 @@ impl Application {
             accounts.ledger().appended(),
             config.rates.clone(),
         );
+        let payments = crate::payments::PaymentService::new(
+            pool.clone(),
+            store.clone(),
+            config.ledger.clone(),
+            accounts.clone(),
+            config.payments.clone(),
+            config.stripe_webhook_secrets(),
+        );
         let calls = CallService::new(
             pool.clone(),
             store.clone(),
@@ -116,6 +124,7 @@ impl Application {
             fraud,
             metering,
             checkout,
+            payments,
         };
         Ok(Application {
             listener,
@@ -185,6 +194,7 @@ impl Application {
             state.rates.clone(),
             state.calls.clone(),
             state.fraud.clone(),
+            state.payments.clone(),
         )
         .await?;
         if mode == Mode::Development && state.rates.config().seed_sample_deck {

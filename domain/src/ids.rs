@@ -133,6 +133,14 @@ text_id!(
     /// A Stripe dispute id (`dp_...`).
     DisputeId
 );
+text_id!(
+    /// A Stripe charge id (`ch_...`): refunds and disputes name it.
+    ChargeId
+);
+text_id!(
+    /// A Stripe Checkout Session id (`cs_...`).
+    CheckoutSessionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,25 @@ impl Currency {
         }
     }
 
+    /// Decimal places of the currency's minor unit as card processors count it (ISO 4217 and
+    /// Stripe's lists): 0 for JPY, KRW and the other zero-decimal currencies, 3 for BHD, JOD,
+    /// KWD, OMR and TND, 2 for the rest.
+    pub fn minor_exponent(&self) -> u32 {
+        const ZERO: &[&str] = &[
+            "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+            "XAF", "XOF", "XPF",
+        ];
+        const THREE: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
+        let code = self.as_str();
+        if ZERO.contains(&code) {
+            0
+        } else if THREE.contains(&code) {
+            3
+        } else {
+            2
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         // Constructed only from three ASCII capitals.
         std::str::from_utf8(&self.0).unwrap_or("???")
@@ -106,6 +125,17 @@ impl Money {
     pub fn from_units(units: i64, currency: Currency) -> Result<Money, MoneyError> {
         units
             .checked_mul(MICROS_PER_UNIT)
+            .map(|micros| Money { micros, currency })
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// An amount in the currency's minor unit (Stripe's `amount`: cents for USD, yen for JPY),
+    /// converted exactly with [`Currency::minor_exponent`].
+    pub fn from_minor(minor: i64, currency: Currency) -> Result<Money, MoneyError> {
+        let per_minor = 10i64.pow(6 - currency.minor_exponent());
+        minor
+            .checked_mul(per_minor)
+            .filter(|m| *m != i64::MIN)
             .map(|micros| Money { micros, currency })
             .ok_or(MoneyError::Overflow)
     }
@@ -328,6 +358,20 @@ mod tests {
             Money::parse("99999999999999999", USD),
             Err(ParseMoneyError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn minor_units_convert_by_the_currencys_exponent() {
+        let usd = Money::from_minor(1_050, Currency::USD).unwrap();
+        assert_eq!(usd.micros(), 10_500_000);
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(Money::from_minor(500, jpy).unwrap().micros(), 500_000_000);
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(Money::from_minor(1_234, kwd).unwrap().micros(), 1_234_000);
+        assert_eq!(
+            Money::from_minor(i64::MAX, Currency::USD),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]

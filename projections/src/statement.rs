@@ -63,7 +63,14 @@ pub fn lines_for(event: &AccountEvent, heads: &mut Heads) -> Vec<StatementLine> 
 /// What a person needs to find the thing behind a line.
 pub fn reference(event: &AccountEvent) -> String {
     match event {
-        AccountEvent::CreditPurchased { payment_id, .. } => format!("payment {payment_id}"),
+        AccountEvent::CreditPurchased {
+            payment_id,
+            checkout_session_id,
+            ..
+        } => match checkout_session_id {
+            Some(session) => format!("payment {payment_id} (checkout {session})"),
+            None => format!("payment {payment_id}"),
+        },
         AccountEvent::CreditGranted {
             grant_id, promotion, ..
         } => format!("grant {grant_id} ({promotion})"),
@@ -89,7 +96,14 @@ pub fn reference(event: &AccountEvent) -> String {
             format!("call {call_id}, reservation {reservation_id}")
         }
         AccountEvent::ReservationSettled { call_id, .. } => format!("call {call_id}"),
-        AccountEvent::PaymentRefunded { payment_id, .. } => format!("refund of payment {payment_id}"),
+        AccountEvent::PaymentRefunded {
+            payment_id,
+            charge_id,
+            ..
+        } => match charge_id {
+            Some(charge) => format!("refund of payment {payment_id} (charge {charge})"),
+            None => format!("refund of payment {payment_id}"),
+        },
         AccountEvent::DisputeOpened {
             dispute_id,
             payment_id,

@@ -28,6 +28,7 @@ async fn history(db: &TestDb) -> AccountId {
     open(&svc, account).await.expect("open");
     let pi = PaymentId::parse("pi_cli").expect("id");
     let buy = AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: pi,
         paid: usd(10),
         bonus: usd(1),

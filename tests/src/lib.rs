@@ -143,6 +143,7 @@ mod tests {
 
 /// Helpers for metering tests: the app with its secrets, a media node client.
 pub mod metering;
+pub mod payments;
 
 /// Helpers for tests that drive the Account ledger.
 pub mod accounts {

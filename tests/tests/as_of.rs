@@ -99,6 +99,7 @@ fn command(op: &Op, known: &mut Known, n: usize) -> Option<AccountCommand> {
             let id = PaymentId::parse(&format!("pi_{n}")).unwrap();
             known.payments.push((id.clone(), paid_cents));
             AccountCommand::PurchaseCredit {
+                checkout_session_id: None,
                 payment_id: id,
                 paid: cents(paid_cents),
                 bonus: cents(bonus_cents),
@@ -144,6 +145,7 @@ fn command(op: &Op, known: &mut Known, n: usize) -> Option<AccountCommand> {
         Op::Refund { pick: p, percent, .. } => {
             let (id, paid) = known.payments[pick(known.payments.len(), p)?].clone();
             AccountCommand::RecordRefund {
+                charge_id: None,
                 payment_id: id,
                 refunded_total: cents(paid * percent / 100),
             }

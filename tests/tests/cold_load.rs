@@ -59,6 +59,7 @@ async fn seed(store: &PostgresStore, account: AccountId) {
     let pi = PaymentId::parse("pi_big").expect("valid id");
     run(
         AccountCommand::PurchaseCredit {
+            checkout_session_id: None,
             payment_id: pi,
             paid: usd(100),
             bonus: usd(0),

@@ -15,6 +15,7 @@ use serde_json::json;
 async fn open_with(svc: &AccountService<PostgresStore>, account: AccountId, credit: i64) {
     open(svc, account).await.expect("open");
     let buy = AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: PaymentId::parse("pi_seed").unwrap(),
         paid: usd(credit),
         bonus: usd(0),
@@ -33,6 +34,7 @@ async fn the_same_purchase_submitted_50_times_across_two_instances_credits_once(
     open(&a, account).await.expect("open");
 
     let purchase = AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: PaymentId::parse("pi_once").unwrap(),
         paid: usd(25),
         bonus: usd(1),
@@ -232,6 +234,7 @@ async fn occurred_at_never_precedes_the_streams_last_event() {
 
     let svc = service(db.pool.clone());
     let buy = AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: PaymentId::parse("pi_1").unwrap(),
         paid: usd(1),
         bonus: usd(0),

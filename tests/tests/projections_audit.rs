@@ -28,6 +28,7 @@ async fn the_audit_trail_names_the_operator_and_reason_and_no_one_for_the_receiv
         async move { svc.execute(account, Envelope::new(cmd)).await.expect("command") }
     };
     run(AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: payment.clone(),
         paid: usd(10),
         bonus: usd(0),
@@ -60,6 +61,7 @@ async fn the_audit_trail_names_the_operator_and_reason_and_no_one_for_the_receiv
     .await;
     // The whole payment refunded after $8 was spent: $6 is owed, and the ledger freezes.
     let refunded = run(AccountCommand::RecordRefund {
+        charge_id: None,
         payment_id: payment,
         refunded_total: usd(10),
     })

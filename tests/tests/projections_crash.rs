@@ -58,6 +58,7 @@ fn next_command(
     let available = state.balances().available;
     match rng.gen_range(0..10) {
         _ if available < 2_000_000 => AccountCommand::PurchaseCredit {
+            checkout_session_id: None,
             payment_id: PaymentId::parse(&format!("pi_{n}")).unwrap(),
             paid: micros(rng.gen_range(5..50) * 1_000_000),
             bonus: micros(rng.gen_range(0..3) * 500_000),

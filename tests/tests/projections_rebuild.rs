@@ -52,6 +52,7 @@ async fn write_until(
                 reason: ReleaseReason::CallEnded,
             },
             (None, 0) => AccountCommand::PurchaseCredit {
+                checkout_session_id: None,
                 payment_id: PaymentId::parse(&format!("pi_{seed}_{n}")).unwrap(),
                 paid: usd(rng.gen_range(5..20)),
                 bonus: usd(rng.gen_range(0..2)),
@@ -124,6 +125,7 @@ async fn a_rebuild_under_concurrent_writes_equals_the_live_version_and_switches_
     for (i, a) in accounts.iter().enumerate() {
         open(&svc, *a).await.unwrap();
         let buy = AccountCommand::PurchaseCredit {
+            checkout_session_id: None,
             payment_id: PaymentId::parse(&format!("pi_seed_{i}")).unwrap(),
             paid: usd(20),
             bonus: usd(0),
@@ -264,6 +266,7 @@ async fn seed_accounts(pool: &PgPool, n: usize) -> Vec<AccountId> {
         let a = AccountId::new_v7();
         open(&svc, a).await.unwrap();
         let buy = AccountCommand::PurchaseCredit {
+            checkout_session_id: None,
             payment_id: PaymentId::parse(&format!("pi_{i}")).unwrap(),
             paid: usd(10 + i as i64),
             bonus: usd(1),
@@ -362,6 +365,7 @@ async fn a_verify_from_another_process_leaves_the_live_runner_correct() {
     let account = AccountId::new_v7();
     open(&svc, account).await.unwrap();
     let buy = AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: PaymentId::parse("pi_serve").unwrap(),
         paid: usd(10),
         bonus: usd(0),

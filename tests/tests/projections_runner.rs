@@ -40,6 +40,7 @@ fn grant(units: i64) -> AccountCommand {
 
 fn purchase(id: &str, units: i64) -> AccountCommand {
     AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: PaymentId::parse(id).unwrap(),
         paid: usd(units),
         bonus: usd(1),

@@ -2,19 +2,23 @@
 //! The landing page lists what the admin area has so far.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Extension, Router};
 
 use super::web::{self, Ctx, Page};
 use super::{AppState, Error};
+use crate::auth::sessions::Flash;
+use crate::payments::inbox::{self, DeadWebhook};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(landing))
         .merge(super::admin_calls::routes())
+        .route("/admin/payments/webhooks", get(dead_webhooks))
+        .route("/admin/payments/webhooks/{job_id}/retry", post(retry_webhook))
         .route_layer(middleware::from_fn(web::admin_only))
 }
 
@@ -80,6 +84,10 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
             detail: "live calls at /admin/calls (End call), the call log at /admin/calls/log".to_owned(),
         },
         Section {
+            name: "Stripe webhooks",
+            detail: "dead-lettered events and retry at /admin/payments/webhooks".to_owned(),
+        },
+        Section {
             name: "Operations",
             detail: "health at /healthz and /readyz, metrics at /metrics".to_owned(),
         },
@@ -89,4 +97,46 @@ async fn landing(State(state): State<AppState>, Extension(ctx): Extension<Ctx>) 
         sections,
     };
     web::html(StatusCode::OK, &t, None)
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhooks.html")]
+struct DeadWebhooks {
+    page: Page,
+    dead: Vec<DeadWebhook>,
+}
+
+/// The dead-lettered Stripe webhook events (newest 200).
+async fn dead_webhooks(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Response, Error> {
+    let Some(session) = ctx.session.as_ref() else {
+        return Err(Error::Forbidden);
+    };
+    let dead = inbox::dead_letters(&state.pool, 200).await?;
+    let t = DeadWebhooks {
+        page: web::page(&state, &ctx, session, "Stripe webhooks").await?,
+        dead,
+    };
+    web::html(StatusCode::OK, &t, None)
+}
+
+/// Sends one dead webhook job back to the queue.
+async fn retry_webhook(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(job_id): Path<i64>,
+) -> Result<Response, Error> {
+    let retried = inbox::retry_dead(&state.pool, job_id)
+        .await
+        .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
+    let actor = ctx.signed_in().map(|u| u.id.to_string()).unwrap_or_default();
+    let flash = if retried {
+        tracing::info!(job_id, actor, "admin retried a dead stripe webhook job");
+        Flash::notice("The event is back on the queue.")
+    } else {
+        Flash::alert("No dead webhook job has that id (it may have been retried already).")
+    };
+    web::redirect_with_flash(&state, &ctx, "/admin/payments/webhooks", flash).await
 }

@@ -15,6 +15,7 @@ mod health;
 pub mod metering;
 pub mod rates;
 pub mod web;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub metering: metering::MeteringSecrets,
     /// Top-up offers and Stripe Checkout.
     pub checkout: CheckoutService,
+    /// Stripe webhooks: the inbox and the payment process manager.
+    pub payments: crate::payments::PaymentService,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -72,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(rates::router())
         .merge(metering::router())
+        .merge(webhooks::router(&state))
         .merge(assets::router())
         .merge(dev)
         .merge(pages)

@@ -11,6 +11,7 @@
 
 mod account;
 mod call;
+mod payment;
 mod rates;
 mod topup;
 mod worker;

@@ -2,5 +2,6 @@
 //! the API client Checkout and refunds use, and the double itself (`ringledger stripe-sim`).
 
 pub mod client;
+pub mod event;
 pub mod signature;
 pub mod sim;

@@ -16,7 +16,7 @@ use crate::account::commands::{AccountCommand, CallCreditLimits};
 use crate::account::error::AccountError;
 use crate::account::events::{AccountEvent, FreezeReason, ReleaseReason};
 use crate::account::ledger::Draft;
-use crate::ids::{AccountId, CallId, DisputeId, PaymentId, ReservationId};
+use crate::ids::{AccountId, CallId, ChargeId, CheckoutSessionId, DisputeId, PaymentId, ReservationId};
 use crate::money::{Currency, Money};
 use crate::postings::LedgerAccount;
 
@@ -167,7 +167,8 @@ impl Account {
                 payment_id,
                 paid,
                 bonus,
-            } => self.purchase(payment_id, *paid, *bonus),
+                checkout_session_id,
+            } => self.purchase(payment_id, *paid, *bonus, checkout_session_id.clone()),
             C::GrantCredit {
                 grant_id,
                 amount,
@@ -243,7 +244,8 @@ impl Account {
             C::RecordRefund {
                 payment_id,
                 refunded_total,
-            } => self.refund(payment_id, *refunded_total),
+                charge_id,
+            } => self.refund(payment_id, *refunded_total, charge_id.clone()),
             C::OpenDispute {
                 dispute_id,
                 payment_id,
@@ -306,6 +308,7 @@ impl Account {
         payment_id: &PaymentId,
         paid: Money,
         bonus: Money,
+        checkout_session_id: Option<CheckoutSessionId>,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         let paid = self.amount(paid, false)?;
         let bonus = self.amount(bonus, true)?;
@@ -320,6 +323,7 @@ impl Account {
             payment_id: payment_id.clone(),
             paid,
             bonus,
+            checkout_session_id,
             postings,
         };
         Ok(self.with_receivable_follow_up(vec![event], after))
@@ -460,6 +464,7 @@ impl Account {
         &self,
         payment_id: &PaymentId,
         refunded_total: Money,
+        charge_id: Option<ChargeId>,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         let refunded_total = self.amount(refunded_total, true)?;
         let terms = self
@@ -491,6 +496,7 @@ impl Account {
             refunded_total,
             refunded,
             bonus_reversed,
+            charge_id,
             postings,
         };
         Ok(self.with_receivable_follow_up(vec![event], after))

@@ -5,7 +5,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::account::events::{FreezeReason, ReleaseReason};
-use crate::ids::{AccountId, ActorId, CallId, DisputeId, GrantId, PaymentId, ReservationId};
+use crate::ids::{
+    AccountId, ActorId, CallId, ChargeId, CheckoutSessionId, DisputeId, GrantId, PaymentId, ReservationId,
+};
 use crate::money::{Currency, Money};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,8 @@ pub enum AccountCommand {
         payment_id: PaymentId,
         paid: Money,
         bonus: Money,
+        /// The Checkout Session it was paid through, for the statement line.
+        checkout_session_id: Option<CheckoutSessionId>,
     },
     GrantCredit {
         grant_id: GrantId,
@@ -63,6 +67,8 @@ pub enum AccountCommand {
     RecordRefund {
         payment_id: PaymentId,
         refunded_total: Money,
+        /// The refunded charge, for the statement line.
+        charge_id: Option<ChargeId>,
     },
     OpenDispute {
         dispute_id: DisputeId,

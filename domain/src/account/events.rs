@@ -4,7 +4,9 @@ use chrono::NaiveDate;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountId, ActorId, CallId, DisputeId, GrantId, PaymentId, ReservationId};
+use crate::ids::{
+    AccountId, ActorId, CallId, ChargeId, CheckoutSessionId, DisputeId, GrantId, PaymentId, ReservationId,
+};
 use crate::money::{Currency, Money};
 use crate::postings::Postings;
 
@@ -41,6 +43,9 @@ pub enum AccountEvent {
         payment_id: PaymentId,
         paid: Money,
         bonus: Money,
+        /// The Checkout Session it was paid through (absent in events written before issue 8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checkout_session_id: Option<CheckoutSessionId>,
         postings: Postings,
     },
     CreditGranted {
@@ -93,6 +98,9 @@ pub enum AccountEvent {
         refunded_total: Money,
         refunded: Money,
         bonus_reversed: Money,
+        /// The refunded charge (absent in events written before issue 8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        charge_id: Option<ChargeId>,
         postings: Postings,
     },
     DisputeOpened {

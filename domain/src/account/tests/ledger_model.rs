@@ -159,6 +159,7 @@ impl Run {
                 paid,
                 bonus,
                 postings,
+                ..
             } => {
                 prop_assert_eq!(net(postings, STRIPE), -i128::from(paid.micros()));
                 prop_assert_eq!(net(postings, PROMOTIONS), -i128::from(bonus.micros()));
@@ -243,6 +244,7 @@ impl Run {
                 refunded,
                 bonus_reversed,
                 postings,
+                ..
             } => {
                 let terms = self
                     .payments

@@ -103,6 +103,7 @@ pub(super) fn open_cmd() -> AccountCommand {
 
 pub(super) fn purchase(payment: PaymentId, paid: Money, bonus: Money) -> AccountCommand {
     AccountCommand::PurchaseCredit {
+        checkout_session_id: None,
         payment_id: payment,
         paid,
         bonus,
@@ -148,6 +149,7 @@ pub(super) fn release(reservation: ReservationId, reason: ReleaseReason) -> Acco
 
 pub(super) fn refund(payment: PaymentId, refunded_total: Money) -> AccountCommand {
     AccountCommand::RecordRefund {
+        charge_id: None,
         payment_id: payment,
         refunded_total,
     }
@@ -216,6 +218,7 @@ pub(super) fn purchased_with(payment: PaymentId, paid: i64, bonus: i64, postings
         payment_id: payment,
         paid: usd(paid),
         bonus: usd(bonus),
+        checkout_session_id: None,
         postings,
     }
 }
@@ -302,6 +305,7 @@ pub(super) fn refunded(
         refunded_total: usd(total),
         refunded: usd(refunded),
         bonus_reversed: usd(bonus_reversed),
+        charge_id: None,
         postings,
     }
 }

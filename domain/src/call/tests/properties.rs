@@ -180,6 +180,7 @@ proptest! {
         api.account_do(AccountCommand::OpenAccount { account_id: account(), currency: USD }).map_err(TestCaseError::fail)?;
         if funds > 0 {
             api.account_do(AccountCommand::PurchaseCredit {
+checkout_session_id: None,
                 payment_id: PaymentId::parse("pi_1").expect("id"),
                 paid: usd(funds),
                 bonus: usd(0),

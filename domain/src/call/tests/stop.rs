@@ -96,6 +96,7 @@ fn the_account_settles_exactly_what_the_call_says_it_charged() {
                 currency: USD,
             },
             AccountCommand::PurchaseCredit {
+                checkout_session_id: None,
                 payment_id: PaymentId::parse("pi_1").expect("id"),
                 paid: usd(1_000_000),
                 bonus: usd(0),

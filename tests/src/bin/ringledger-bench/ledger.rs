@@ -17,10 +17,10 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 
-struct Case {
+pub(crate) struct Case {
     writers: usize,
     accounts: usize,
-    events_per_s: f64,
+    pub events_per_s: f64,
     p50_us: u64,
     p99_us: u64,
 }
@@ -116,7 +116,7 @@ fn usd(micros: i64) -> Money {
     Money::from_micros(micros, Currency::USD)
 }
 
-async fn fund(svc: &AccountService<PostgresStore>, accounts: &[AccountId]) -> anyhow::Result<()> {
+pub(crate) async fn fund(svc: &AccountService<PostgresStore>, accounts: &[AccountId]) -> anyhow::Result<()> {
     super::for_each_account(svc, accounts, 32, |account| {
         let payment_id =
             PaymentId::parse(&format!("pi_{}", account.0.simple())).unwrap_or_else(|_| unreachable!());
@@ -126,6 +126,7 @@ async fn fund(svc: &AccountService<PostgresStore>, accounts: &[AccountId]) -> an
                 currency: Currency::USD,
             },
             AccountCommand::PurchaseCredit {
+                checkout_session_id: None,
                 payment_id,
                 paid: usd(1_000_000_000_000),
                 bonus: usd(0),
@@ -208,7 +209,7 @@ async fn baseline(pool: &PgPool, payload: &str, writers: usize, duration: Durati
 }
 
 /// One step = reserve then settle on a random account of the set: two commands, two events.
-async fn pairs(
+pub(crate) async fn pairs(
     svc: &AccountService<PostgresStore>,
     accounts: &[AccountId],
     writers: usize,

@@ -5,6 +5,7 @@
 
 mod auth;
 mod ledger;
+mod payments;
 mod projections;
 mod rates;
 mod rates_lookup;
@@ -85,6 +86,19 @@ enum Suite {
         #[arg(long, default_value_t = 10)]
         share_percent: usize,
     },
+    /// Signed Stripe webhooks per second with end-to-end p99 (request to credit visible in the
+    /// balances read model) within 100 ms, vs the ledger's append rate; bounded to 3 minutes.
+    Payments {
+        /// Seconds per rate step (100, 200, 400 … webhooks/s).
+        #[arg(long, default_value_t = 20)]
+        step_seconds: u64,
+        /// Accounts the webhooks are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// The whole suite stops starting steps past this many seconds.
+        #[arg(long, default_value_t = 180)]
+        budget_seconds: u64,
+    },
     /// Projection rebuild throughput vs reading the log, then live lag at a steady rate.
     Projections {
         /// Events generated (not measured) before the rebuild.
@@ -122,6 +136,16 @@ async fn main() -> anyhow::Result<()> {
         } => {
             scratch(&cli.database_url, false, |url| async move {
                 ledger::run(&url, Duration::from_secs(seconds), accounts, connections).await
+            })
+            .await
+        }
+        Suite::Payments {
+            step_seconds,
+            accounts,
+            budget_seconds,
+        } => {
+            scratch(&cli.database_url, false, |url| async move {
+                payments::run(&url, step_seconds, accounts, Duration::from_secs(budget_seconds)).await
             })
             .await
         }

@@ -125,6 +125,7 @@ fn next_command(id: AccountId, round: u64, open_call: &mut Option<CallId>) -> Ac
             currency: Currency::USD,
         },
         (1, _) => AccountCommand::PurchaseCredit {
+            checkout_session_id: None,
             payment_id: PaymentId::parse(&format!("pi_{}", id.0.simple()))
                 .unwrap_or_else(|_| unreachable!("valid id")),
             paid: usd(1_000_000_000_000),
