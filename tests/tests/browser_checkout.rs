@@ -170,7 +170,6 @@ async fn buy_ten_in_chromium_up_to_the_signed_webhook() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the credit comes from POST /webhooks/stripe and its processing (the payments branch); remove this line when it is merged"]
 async fn buy_ten_in_chromium_and_see_the_credit() {
     run(true).await;
 }

@@ -318,10 +318,12 @@ async fn balance(state: &AppState, account: AccountId) -> Option<(Money, Money)>
 async fn credited(state: &AppState, account: AccountId, payment: &PaymentId) -> bool {
     sqlx::query_scalar::<_, bool>(
         "SELECT EXISTS (SELECT 1 FROM statement_lines
-                         WHERE account_id = $1 AND kind = 'CreditPurchased' AND reference = $2)",
+                         WHERE account_id = $1 AND kind = 'CreditPurchased'
+                           AND (reference = $2 OR starts_with(reference, $2 || ' ')))",
     )
     .bind(account.0)
-    // The statement's reference for a purchase (ringledger_projections::statement::reference).
+    // The statement's reference for a purchase (ringledger_projections::statement): `payment
+    // pi_…`, followed by ` (checkout cs_…)` when the purchase came through Checkout.
     .bind(format!("payment {}", payment.as_str()))
     .fetch_one(&state.pool)
     .await
