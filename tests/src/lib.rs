@@ -144,6 +144,9 @@ mod tests {
 /// Helpers for metering tests: the app with its secrets, a media node client.
 pub mod metering;
 
+/// `ringledger-loadgen`'s engine: simulated media nodes, calls, and the end checks.
+pub mod loadgen;
+
 /// Helpers for tests that drive the Account ledger.
 pub mod accounts {
     use std::sync::Arc;
