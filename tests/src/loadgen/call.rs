@@ -173,7 +173,10 @@ pub async fn play(cx: &CallContext, account: AccountId, plan: CallPlan) -> CallR
         "call_token": call_token, "quote_id": quote.id.to_string(), "destination": plan.number,
         "leg_id": format!("leg-{}", call_id.0.simple()), "sent_at": Utc::now().to_rfc3339(),
     });
-    let answer = cx.node.send("start", &body, Instant::now() + Duration::from_secs(10)).await;
+    let answer = cx
+        .node
+        .send("start", &body, Instant::now() + Duration::from_secs(10))
+        .await;
     let grant = match answer {
         Answer::Ok(grant, took) => {
             cx.node.stats.start_answered(took);
@@ -202,7 +205,10 @@ pub async fn play(cx: &CallContext, account: AccountId, plan: CallPlan) -> CallR
         return rec;
     };
     rec.started = true;
-    cx.node.stats.live_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cx.node
+        .stats
+        .live_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let live = Live {
         cx,
         rec,
@@ -216,7 +222,10 @@ pub async fn play(cx: &CallContext, account: AccountId, plan: CallPlan) -> CallR
         drain_rx: cx.drain.clone(),
     };
     let rec = live.run(&plan).await;
-    cx.node.stats.live_calls.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    cx.node
+        .stats
+        .live_calls
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     cx.node.forget(call_id);
     let how = match &rec.end {
         End::Stopped(cause) => cause.as_str(),
@@ -277,7 +286,11 @@ impl Live<'_> {
                 }
             }
             let mut wake = next_tick.min(end_at).min(self.grant.valid_until);
-            wake = if self.grant.final_unit { wake.min(final_end) } else { wake.min(ceiling) };
+            wake = if self.grant.final_unit {
+                wake.min(final_end)
+            } else {
+                wake.min(ceiling)
+            };
             match self.wait(wake).await {
                 Woke::Time => {}
                 Woke::Dead => return self.abandon(),
@@ -392,14 +405,25 @@ impl Live<'_> {
     async fn check_repeat(&mut self, body: &Value, first: &Value) {
         match self.cx.node.post_once("interim", body).await {
             Answer::Ok(again, _) => {
-                let same = |v: &Value| (v["seq"].clone(), v["granted_seconds"].clone(), v["valid_until"].clone());
+                let same = |v: &Value| {
+                    (
+                        v["seq"].clone(),
+                        v["granted_seconds"].clone(),
+                        v["valid_until"].clone(),
+                    )
+                };
                 if same(&again) != same(first) {
-                    self.rec.anomalies.push(format!("a repeated interim was answered {again}, first {first}"));
+                    self.rec
+                        .anomalies
+                        .push(format!("a repeated interim was answered {again}, first {first}"));
                 }
                 self.cx.node.stats.duplicates_checked.add();
             }
             Answer::Refused(410, _) => {}
-            other => self.rec.anomalies.push(format!("a repeated interim got {other:?}")),
+            other => self
+                .rec
+                .anomalies
+                .push(format!("a repeated interim got {other:?}")),
         }
     }
 
@@ -410,10 +434,10 @@ impl Live<'_> {
                 self.cx.node.stats.reorders_checked.add();
             }
             Answer::Refused(410, _) => {}
-            other => self
-                .rec
-                .anomalies
-                .push(format!("interim seq {} sent after seq {last} got {other:?}, not 409 stale_seq", older["seq"])),
+            other => self.rec.anomalies.push(format!(
+                "interim seq {} sent after seq {last} got {other:?}, not 409 stale_seq",
+                older["seq"]
+            )),
         }
     }
 
@@ -427,7 +451,9 @@ impl Live<'_> {
                     Ok(())
                 }
                 None => {
-                    self.rec.anomalies.push(format!("{what} answered without a grant: {body}"));
+                    self.rec
+                        .anomalies
+                        .push(format!("{what} answered without a grant: {body}"));
                     self.rec.end = End::Broken;
                     Err(())
                 }
@@ -437,7 +463,9 @@ impl Live<'_> {
                 Err(())
             }
             Answer::Refused(status, body) => {
-                self.rec.anomalies.push(format!("{what} refused with {status}: {body}"));
+                self.rec
+                    .anomalies
+                    .push(format!("{what} refused with {status}: {body}"));
                 self.rec.end = End::Broken;
                 Err(())
             }
@@ -453,11 +481,18 @@ impl Live<'_> {
     async fn fail_before_answer(mut self, cause: &str, sip_status: Option<u16>) -> CallRecord {
         let seq = self.next_seq();
         let body = json!({"call_id": self.call_id, "seq": seq, "state": "failed", "sip_status": sip_status, "cause": cause});
-        match self.cx.node.send("progress", &body, Instant::now() + STOP_RETRY).await {
+        match self
+            .cx
+            .node
+            .send("progress", &body, Instant::now() + STOP_RETRY)
+            .await
+        {
             Answer::Ok(..) => self.rec.end = End::Failed,
             Answer::Refused(410, _) => self.rec.end = End::Over,
             Answer::Refused(status, body) => {
-                self.rec.anomalies.push(format!("failed refused with {status}: {body}"));
+                self.rec
+                    .anomalies
+                    .push(format!("failed refused with {status}: {body}"));
                 self.rec.end = End::Broken;
             }
             Answer::Unreachable(_) if self.cx.node.is_dead() => self.rec.end = End::Abandoned,
@@ -481,7 +516,12 @@ impl Live<'_> {
             "quality": {"browser": {"rtt_ms": 40, "jitter_ms": 5, "loss_per_mille": 2},
                         "trunk": {"rtt_ms": 20, "jitter_ms": 2, "loss_per_mille": 0}}});
         self.rec.sent_talk_ms = self.rec.sent_talk_ms.max(talk_ms);
-        match self.cx.node.send("stop", &body, Instant::now() + STOP_RETRY).await {
+        match self
+            .cx
+            .node
+            .send("stop", &body, Instant::now() + STOP_RETRY)
+            .await
+        {
             Answer::Ok(settlement, _) => {
                 self.rec.acked_talk_ms = self.rec.acked_talk_ms.max(talk_ms);
                 self.rec.settlement = Some(settlement);
@@ -489,7 +529,9 @@ impl Live<'_> {
             }
             Answer::Refused(410, _) => self.rec.end = End::Over,
             Answer::Refused(status, body) => {
-                self.rec.anomalies.push(format!("stop refused with {status}: {body}"));
+                self.rec
+                    .anomalies
+                    .push(format!("stop refused with {status}: {body}"));
                 self.rec.end = End::Broken;
             }
             Answer::Unreachable(_) if self.cx.node.is_dead() => self.rec.end = End::Abandoned,
@@ -524,7 +566,12 @@ fn elapsed_ms(since: Instant) -> u64 {
 /// A random plan: `mean_talk` ± 90 %, a tenth of calls failing before answer, a third of
 /// final units ending late by up to 3 s.
 pub fn random_plan(rng: &mut StdRng, tick: Duration, mean_talk: Duration, chaos: bool) -> CallPlan {
-    const FAILS: &[(&str, u16)] = &[("busy", 486), ("no_answer", 480), ("rejected", 603), ("unreachable", 404)];
+    const FAILS: &[(&str, u16)] = &[
+        ("busy", 486),
+        ("no_answer", 480),
+        ("rejected", 603),
+        ("unreachable", 404),
+    ];
     let fail = (rng.gen_bool(0.1)).then(|| FAILS[rng.gen_range(0..FAILS.len())]);
     let talk = mean_talk.mul_f64(rng.gen_range(0.1..1.9));
     let late = if chaos && rng.gen_bool(0.35) {
@@ -538,7 +585,11 @@ pub fn random_plan(rng: &mut StdRng, tick: Duration, mean_talk: Duration, chaos:
         ring: tick.mul_f64(rng.gen_range(0.0..1.5)),
         fail,
         talk,
-        hangup_cause: if rng.gen_bool(0.5) { "caller_hangup" } else { "callee_hangup" },
+        hangup_cause: if rng.gen_bool(0.5) {
+            "caller_hangup"
+        } else {
+            "callee_hangup"
+        },
         late_bye: late,
         duplicate_p: p(0.08),
         reorder_p: p(0.05),

@@ -186,7 +186,10 @@ fn check_accounts(
             if let Some(postings) = event.postings() {
                 let sum: i64 = postings.lines().iter().map(|p| p.amount.micros()).sum();
                 if sum != 0 {
-                    report.fail(format!("account {account} event {}: postings sum to {sum}", i + 1));
+                    report.fail(format!(
+                        "account {account} event {}: postings sum to {sum}",
+                        i + 1
+                    ));
                 }
             }
             match event {
@@ -255,10 +258,15 @@ fn check_call(
         report.fail(format!("call {call}: no CallPlaced"));
         return;
     };
-    let granted = stream.events.iter().any(|e| matches!(e, CallEvent::CallGranted { .. }));
-    let over = stream.events.iter().rev().find(|e| {
-        matches!(e, CallEvent::CallEnded { .. } | CallEvent::CallFailed { .. })
-    });
+    let granted = stream
+        .events
+        .iter()
+        .any(|e| matches!(e, CallEvent::CallGranted { .. }));
+    let over = stream
+        .events
+        .iter()
+        .rev()
+        .find(|e| matches!(e, CallEvent::CallEnded { .. } | CallEvent::CallFailed { .. }));
     let settlements = if granted && over.is_some() { 1 } else { 0 };
     if money.settlements.len() != settlements {
         let names: Vec<&str> = stream.events.iter().map(CallEvent::name).collect();
@@ -279,7 +287,9 @@ fn check_call(
                 }
             }
             if matches!(r.end, End::Stopped(_)) {
-                report.fail(format!("call {call}: the node's stop was acknowledged but the call failed"));
+                report.fail(format!(
+                    "call {call}: the node's stop was acknowledged but the call failed"
+                ));
             }
         }
         Some(CallEvent::CallEnded {
@@ -303,36 +313,61 @@ fn check_call(
                 fail(report, format!("cost {cost} for {billed_seconds} s billed of {talk_ms} ms; the tariff says {expected_cost}"));
             }
             if reserved.micros() != money.reserved - money.released {
-                fail(report, format!(
-                    "CallEnded says {reserved} reserved, its account reserved {} and released {} unused",
-                    money.reserved, money.released
-                ));
+                fail(
+                    report,
+                    format!(
+                        "CallEnded says {reserved} reserved, its account reserved {} and released {} unused",
+                        money.reserved, money.released
+                    ),
+                );
             }
             let expected_charge = cost.micros().min(reserved.micros());
             if charged.micros() != expected_charge || overrun.micros() != cost.micros() - expected_charge {
-                fail(report, format!("charged {charged} and overrun {overrun} for cost {cost}, reserved {reserved}"));
+                fail(
+                    report,
+                    format!("charged {charged} and overrun {overrun} for cost {cost}, reserved {reserved}"),
+                );
             }
             if let Some(s) = money.settlements.first() {
-                if *s != (reserved.micros(), cost.micros(), charged.micros(), overrun.micros()) {
+                if *s
+                    != (
+                        reserved.micros(),
+                        cost.micros(),
+                        charged.micros(),
+                        overrun.micros(),
+                    )
+                {
                     fail(report, format!("its settlement {s:?} differs from CallEnded"));
                 }
             }
-            let one_grant = tariff.cost(u64::from(stream.grant_seconds)).map(|m| m.micros()).unwrap_or(0);
+            let one_grant = tariff
+                .cost(u64::from(stream.grant_seconds))
+                .map(|m| m.micros())
+                .unwrap_or(0);
             if overrun.micros() > one_grant {
-                fail(report, format!("overrun {overrun} is more than one grant ({one_grant})"));
+                fail(
+                    report,
+                    format!("overrun {overrun} is more than one grant ({one_grant})"),
+                );
             }
             if *talk_ms < r.acked_talk_ms || *talk_ms > r.sent_talk_ms.max(r.acked_talk_ms) {
-                fail(report, format!(
-                    "billed {talk_ms} ms of talk; the node had {} ms acknowledged and sent at most {} ms",
-                    r.acked_talk_ms, r.sent_talk_ms
-                ));
+                fail(
+                    report,
+                    format!(
+                        "billed {talk_ms} ms of talk; the node had {} ms acknowledged and sent at most {} ms",
+                        r.acked_talk_ms, r.sent_talk_ms
+                    ),
+                );
             }
             match (&r.end, r.settlement.as_ref()) {
                 (End::Stopped(_), Some(s)) if s["charged_micros"].as_i64() != Some(charged.micros()) => {
                     fail(report, format!("the node was told {s} but {charged} was charged"));
                 }
                 (End::Abandoned, _) if *cause != EndCause::Swept => {
-                    fail(report, format!("its node died, yet it ended `{cause:?}`, not swept"));
+                    fail(
+                        report,
+                        format!("its node died, yet it ended `{cause:?}`, not swept"),
+                    );
                 }
                 _ => {}
             }

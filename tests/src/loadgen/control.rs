@@ -122,7 +122,11 @@ async fn hangup(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             "reason is not one of final_unit, max_duration, account_frozen, account_banned, admin",
         );
     }
-    let held = node.calls.lock().ok().and_then(|calls| calls.get(&body.call_id).cloned());
+    let held = node
+        .calls
+        .lock()
+        .ok()
+        .and_then(|calls| calls.get(&body.call_id).cloned());
     match held {
         Some(call) => {
             node.stats.hangups_received.add();

@@ -299,7 +299,10 @@ pub struct RunParts {
 }
 
 async fn open_accounts(target: &Target, credits: &[i64]) -> anyhow::Result<Vec<AccountId>> {
-    let chunks: Vec<Vec<i64>> = credits.chunks(credits.len().div_ceil(16).max(1)).map(<[i64]>::to_vec).collect();
+    let chunks: Vec<Vec<i64>> = credits
+        .chunks(credits.len().div_ceil(16).max(1))
+        .map(<[i64]>::to_vec)
+        .collect();
     let opened = futures::future::join_all(chunks.into_iter().map(|chunk| async move {
         let mut ids = Vec::with_capacity(chunk.len());
         for micros in chunk {
@@ -324,7 +327,10 @@ pub async fn wait_until_over(
     accounts: &[AccountId],
     deadline: Duration,
 ) -> anyhow::Result<i64> {
-    let ids: Vec<String> = records.iter().filter_map(|r| r.call_id.map(|c| c.to_string())).collect();
+    let ids: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.call_id.map(|c| c.to_string()))
+        .collect();
     let accounts: Vec<uuid::Uuid> = accounts.iter().map(|a| a.0).collect();
     let started = Instant::now();
     loop {
@@ -350,11 +356,16 @@ pub async fn run(target: Arc<Target>, options: Options) -> anyhow::Result<Outcom
     let mut run = Run::prepare(target, options.clone()).await?;
     let started = Instant::now();
     run.set_active(options.nodes * options.calls_per_node);
-    let dead = if options.calm { 0 } else { options.dead_nodes.min(options.nodes.saturating_sub(1)) };
+    let dead = if options.calm {
+        0
+    } else {
+        options.dead_nodes.min(options.nodes.saturating_sub(1))
+    };
     let mut rng = StdRng::seed_from_u64(options.seed.wrapping_add(7));
     let run_for = Duration::from_secs(options.run_seconds);
-    let mut deaths: Vec<(Duration, usize)> =
-        (0..dead).map(|i| (run_for.mul_f64(rng.gen_range(0.3..0.7)), i)).collect();
+    let mut deaths: Vec<(Duration, usize)> = (0..dead)
+        .map(|i| (run_for.mul_f64(rng.gen_range(0.3..0.7)), i))
+        .collect();
     deaths.sort();
     for (at, node) in deaths {
         tokio::time::sleep_until((started + at).into()).await;
@@ -367,7 +378,13 @@ pub async fn run(target: Arc<Target>, options: Options) -> anyhow::Result<Outcom
     // that runs every validity.
     let sweep = u64::from(options.validity_seconds) * 3 + u64::from(options.max_ring_seconds) + 60;
     let accounts: Vec<AccountId> = parts.funded.keys().copied().collect();
-    let live = wait_until_over(&parts.target.pool, &records, &accounts, Duration::from_secs(sweep)).await?;
+    let live = wait_until_over(
+        &parts.target.pool,
+        &records,
+        &accounts,
+        Duration::from_secs(sweep),
+    )
+    .await?;
     let report = check::run(
         &parts.target.pool,
         &parts.target.database_url,
@@ -405,7 +422,12 @@ impl Outcome {
         let interim = s.interim_latency();
         let start = s.start_latency();
         let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
-        println!("played {:.1} s: {} calls started, {} refused at start", self.played.as_secs_f64(), started, self.records.len() - started);
+        println!(
+            "played {:.1} s: {} calls started, {} refused at start",
+            self.played.as_secs_f64(),
+            started,
+            self.records.len() - started
+        );
         println!("refusals: {:?}", s.denials());
         println!("ends:     {:?}", s.ends());
         println!(
@@ -439,7 +461,10 @@ impl Outcome {
             r.calls_checked, r.calls_ended, r.swept, r.calls_failed, r.charged_micros, r.overrun_micros, r.calls_with_overrun, r.verify
         );
         if self.still_live > 0 {
-            println!("FAIL: {} calls were still live when the wait for the sweeper ended", self.still_live);
+            println!(
+                "FAIL: {} calls were still live when the wait for the sweeper ended",
+                self.still_live
+            );
         }
         for f in r.failures.iter().take(50) {
             println!("FAIL: {f}");

@@ -63,7 +63,12 @@ pub struct Node {
 
 impl Node {
     /// Binds the control URL on loopback, serves it and registers with the api.
-    pub async fn start(id: &str, api: &str, secret: Arc<str>, stats: Arc<Stats>) -> anyhow::Result<Arc<Node>> {
+    pub async fn start(
+        id: &str,
+        api: &str,
+        secret: Arc<str>,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Arc<Node>> {
         let id = NodeId::parse(id).map_err(|e| anyhow::anyhow!("node id `{id}`: {e}"))?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let control_url = format!("http://{}", listener.local_addr()?);
@@ -113,8 +118,11 @@ impl Node {
                 let seconds = answer["heartbeat_seconds"].as_u64().unwrap_or(15).clamp(1, 300);
                 Ok(Duration::from_secs(seconds))
             }
-            other => Err(anyhow::anyhow!("node {} could not register: {other:?}", self.id.as_str()))
-                .context("is the api up, and is RINGLEDGER_MEDIA_SECRET the api's?"),
+            other => Err(anyhow::anyhow!(
+                "node {} could not register: {other:?}",
+                self.id.as_str()
+            ))
+            .context("is the api up, and is RINGLEDGER_MEDIA_SECRET the api's?"),
         }
     }
 
@@ -163,6 +171,14 @@ impl Node {
         rx
     }
 
+    /// The calls this node holds now.
+    pub fn calls_held(&self) -> Vec<CallId> {
+        self.calls
+            .lock()
+            .map(|c| c.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     pub fn forget(&self, call: CallId) {
         if let Ok(mut calls) = self.calls.lock() {
             calls.remove(&call);
@@ -171,7 +187,12 @@ impl Node {
 
     /// One POST with a fresh JWT.
     pub async fn post_once(&self, path: &str, body: &Value) -> Answer {
-        let jwt = match token::mint_media(self.id.as_str(), self.secret.as_bytes(), Utc::now().timestamp(), 30) {
+        let jwt = match token::mint_media(
+            self.id.as_str(),
+            self.secret.as_bytes(),
+            Utc::now().timestamp(),
+            30,
+        ) {
             Ok(jwt) => jwt,
             Err(e) => return Answer::Unreachable(format!("signing a JWT: {e}")),
         };

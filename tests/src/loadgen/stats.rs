@@ -142,11 +142,17 @@ impl Stats {
     }
 
     pub fn interim_latency(&self) -> Histogram<u64> {
-        self.interim_all.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram())
+        self.interim_all
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| histogram())
     }
 
     pub fn start_latency(&self) -> Histogram<u64> {
-        self.start.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram())
+        self.start
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| histogram())
     }
 
     pub fn denials(&self) -> BTreeMap<String, u64> {

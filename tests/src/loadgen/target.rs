@@ -45,7 +45,13 @@ pub struct Secrets {
 impl Secrets {
     /// Fresh random secrets for an api started in-process.
     pub fn random() -> Secrets {
-        let hex = |_: u8| format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let hex = |_: u8| {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        };
         Secrets {
             media: hex(0).into(),
             call_token: hex(1).into(),
@@ -100,11 +106,7 @@ impl Target {
         let app = Application::build(config).await?;
         let base = format!("http://{}", app.local_addr());
         let state = app.state();
-        let (rates, accounts, calls) = (
-            state.rates.clone(),
-            state.accounts.clone(),
-            state.calls.clone(),
-        );
+        let (rates, accounts, calls) = (state.rates.clone(), state.accounts.clone(), state.calls.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
