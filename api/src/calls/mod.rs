@@ -14,7 +14,8 @@ pub mod seal;
 mod sweep;
 pub mod token;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ringledger_domain::call::{Call, CallCommand, CallError, CallQuality, EndCause, NodeId, Progress, Reply};
@@ -95,7 +96,13 @@ pub struct CallService {
     accounts: AccountService<PostgresStore>,
     rates: RateService,
     config: Arc<CallsConfig>,
+    /// The node holding each call (fixed by `CallPlaced` for the call's life, so never stale):
+    /// the ownership check of a report without loading the call's stream each time.
+    owners: Arc<Mutex<HashMap<CallId, NodeId>>>,
 }
+
+/// Calls whose node is remembered at most; past this the memory starts afresh.
+const MAX_OWNERS: usize = 200_000;
 
 impl CallService {
     pub fn new(
@@ -113,6 +120,7 @@ impl CallService {
             accounts,
             rates,
             config: Arc::new(config),
+            owners: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -155,8 +163,8 @@ impl CallService {
 
     /// `progress`, `interim` or `stop` with its `seq`.
     /// `node` is the requesting node (the JWT's `sub`): only the node holding the call may
-    /// report on it. Read from the stored call before the report is decided (one snapshot
-    /// and at most `snapshot_every` events).
+    /// report on it. Read from the stored call the first time (one snapshot and at most
+    /// `snapshot_every` events), then remembered: a call's node never changes.
     pub async fn report(
         &self,
         node: &str,
@@ -165,15 +173,8 @@ impl CallService {
         report: Report,
         now: DateTime<Utc>,
     ) -> Result<(Call, Reply), CallsError> {
-        let stored = self
-            .calls
-            .load(&call_id.to_string())
-            .await
-            .map_err(|e| CallsError::Internal(e.to_string()))?;
-        match stored.terms() {
-            None => return Err(CallsError::Call(CallError::UnknownCall)),
-            Some(terms) if terms.node_id.as_str() != node => return Err(CallsError::OtherNode),
-            Some(_) => {}
+        if self.owner(call_id).await?.as_str() != node {
+            return Err(CallsError::OtherNode);
         }
         let command = match report {
             Report::Progress(progress) => CallCommand::ReportProgress { seq, progress, now },
@@ -191,6 +192,31 @@ impl CallService {
             },
         };
         self.drive(call_id, command).await
+    }
+}
+
+impl CallService {
+    /// The node holding `call_id`, remembered after the first load.
+    async fn owner(&self, call_id: CallId) -> Result<NodeId, CallsError> {
+        if let Some(node) = self.owners.lock().ok().and_then(|o| o.get(&call_id).cloned()) {
+            return Ok(node);
+        }
+        let stored = self
+            .calls
+            .load(&call_id.to_string())
+            .await
+            .map_err(|e| CallsError::Internal(e.to_string()))?;
+        let node = stored
+            .terms()
+            .map(|t| t.node_id.clone())
+            .ok_or(CallsError::Call(CallError::UnknownCall))?;
+        if let Ok(mut owners) = self.owners.lock() {
+            if owners.len() >= MAX_OWNERS {
+                owners.clear();
+            }
+            owners.insert(call_id, node.clone());
+        }
+        Ok(node)
     }
 }
 
