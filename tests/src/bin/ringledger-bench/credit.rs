@@ -117,6 +117,15 @@ pub async fn run(url: &str, s: Settings) -> anyhow::Result<()> {
             best = Some(step);
         }
     }
+    // Event rows the Call ledger read back from the store (snapshots aside) during the run:
+    // per decision, what loading calls outside their queues costs.
+    let (loads, rows_loaded) = target.calls.as_ref().map_or((0, 0), |c| {
+        let st = c.ledger().stats();
+        (
+            ringledger_api::ledger::LedgerStats::get(&st.loads),
+            ringledger_api::ledger::LedgerStats::get(&st.rows_loaded),
+        )
+    });
     let (records, parts) = run.finish().await?;
     let anomalies: usize = records.iter().map(|r| r.anomalies.len()).sum();
     drop(parts);
@@ -134,6 +143,9 @@ pub async fn run(url: &str, s: Settings) -> anyhow::Result<()> {
         "max_concurrent_calls": calls_at_best,
         "baseline_per_s": baseline.round(),
         "ratio": if baseline > 0.0 { round(decisions / baseline) } else { 0.0 },
+        "call_loads": loads,
+        "call_rows_loaded": rows_loaded,
+        "interims": stats.interims.get(),
         "retries": stats.retries.get(),
         "busy": stats.busy.get(),
         "anomalies": anomalies,
