@@ -19,7 +19,7 @@ fn small() -> Options {
         duration: 5,
         tick: 1,
         accounts: 6,
-        dry_share: 0.34,
+        dry_share: 0.5,
         dead_nodes: 1,
         seed: 11,
         run_seconds: 14,

@@ -268,9 +268,22 @@ impl Run {
     }
 
     /// Stops starting calls, hangs up the live ones and returns every call's record.
-    pub async fn finish(mut self) -> anyhow::Result<(Vec<CallRecord>, RunParts)> {
-        let _ = self.stop_starting.send(true);
+    pub async fn finish(self) -> anyhow::Result<(Vec<CallRecord>, RunParts)> {
         let _ = self.drain.send(true);
+        self.end().await
+    }
+
+    /// Stops starting calls and kills every node, leaving the live calls to the sweeper (a
+    /// benchmark's quick exit: nothing is checked afterwards).
+    pub async fn abandon(self) -> anyhow::Result<(Vec<CallRecord>, RunParts)> {
+        for node in &self.nodes {
+            node.kill();
+        }
+        self.end().await
+    }
+
+    async fn end(mut self) -> anyhow::Result<(Vec<CallRecord>, RunParts)> {
+        let _ = self.stop_starting.send(true);
         let mut records = Vec::new();
         for slot in self.slots.drain(..) {
             records.extend(slot.await?);

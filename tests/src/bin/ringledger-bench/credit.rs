@@ -126,7 +126,7 @@ pub async fn run(url: &str, s: Settings) -> anyhow::Result<()> {
             ringledger_api::ledger::LedgerStats::get(&st.rows_loaded),
         )
     });
-    let (records, parts) = run.finish().await?;
+    let (records, parts) = run.abandon().await?;
     let anomalies: usize = records.iter().map(|r| r.anomalies.len()).sum();
     drop(parts);
     if let Ok(mut target) = Arc::try_unwrap(target) {
