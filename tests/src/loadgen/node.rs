@@ -21,6 +21,7 @@ use super::stats::Stats;
 
 /// A report's timeout on the wire (the protocol's 2 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const SLOW_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
@@ -72,10 +73,7 @@ impl Node {
         let id = NodeId::parse(id).map_err(|e| anyhow::anyhow!("node id `{id}`: {e}"))?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let control_url = format!("http://{}", listener.local_addr()?);
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(64)
-            .build()?;
+        let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let (dead, _) = watch::channel(false);
         let (server_stop, stopped) = oneshot::channel::<()>();
         let node = Arc::new(Node {
@@ -197,9 +195,17 @@ impl Node {
             Err(e) => return Answer::Unreachable(format!("signing a JWT: {e}")),
         };
         let started = Instant::now();
+        // Reports time out after the protocol's 2 s; the protocol names no timeout for
+        // `start` and `register`, which do more work: they get 10 s, so a loaded api is not
+        // sent the same start again while it is still deciding the first.
+        let timeout = match path {
+            "start" | "register" => SLOW_REQUEST_TIMEOUT,
+            _ => REQUEST_TIMEOUT,
+        };
         let sent = self
             .http
             .post(format!("{}/metering/v1/{path}", self.api))
+            .timeout(timeout)
             .bearer_auth(jwt)
             .json(body)
             .send()

@@ -32,6 +32,7 @@ pub struct Settings {
 
 struct Phase {
     calls: i64,
+    decisions: u64,
     decisions_per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -92,7 +93,8 @@ pub async fn run(url: &str, s: Settings) -> anyhow::Result<()> {
     let hold = measure(&stats, Duration::from_secs(s.hold_seconds)).await;
     print_phase("hold", &hold);
 
-    let mut best: Option<Phase> = (hold.p99_ms <= P99_TARGET_MS).then(|| Phase { ..hold });
+    let within = |p: &Phase| p.decisions > 0 && p.p99_ms <= P99_TARGET_MS;
+    let mut best: Option<Phase> = within(&hold).then(|| Phase { ..hold });
     let mut active = s.hold_calls;
     loop {
         if began.elapsed() + Duration::from_secs(s.step_seconds) + Duration::from_secs(30) > BUDGET {
@@ -107,7 +109,7 @@ pub async fn run(url: &str, s: Settings) -> anyhow::Result<()> {
         let _ = stats.take_window();
         let step = measure(&stats, Duration::from_secs(s.step_seconds) - settle).await;
         print_phase(&format!("ramp {active}"), &step);
-        if step.p99_ms > P99_TARGET_MS {
+        if !within(&step) {
             break;
         }
         if best
@@ -128,6 +130,9 @@ pub async fn run(url: &str, s: Settings) -> anyhow::Result<()> {
     });
     let (records, parts) = run.abandon().await?;
     let anomalies: usize = records.iter().map(|r| r.anomalies.len()).sum();
+    if let Some(first) = records.iter().flat_map(|r| r.anomalies.iter()).next() {
+        eprintln!("first of {anomalies} anomalies: {first}");
+    }
     drop(parts);
     if let Ok(mut target) = Arc::try_unwrap(target) {
         target.shutdown().await?;
@@ -166,6 +171,7 @@ async fn measure(stats: &ringledger_tests::loadgen::Stats, length: Duration) -> 
     let window = stats.take_window();
     Phase {
         calls: stats.live(),
+        decisions: window.decisions,
         decisions_per_s: window.decisions as f64 / started.elapsed().as_secs_f64(),
         p50_ms: window.p(0.5),
         p99_ms: window.p(0.99),
