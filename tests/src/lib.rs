@@ -145,6 +145,9 @@ mod tests {
 pub mod metering;
 pub mod payments;
 
+/// `ringledger-loadgen`'s engine: simulated media nodes, calls, and the end checks.
+pub mod loadgen;
+
 /// Helpers for tests that drive the Account ledger.
 pub mod accounts {
     use std::sync::Arc;

@@ -16,7 +16,8 @@ pub mod seal;
 mod sweep;
 pub mod token;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ringledger_domain::call::{
@@ -106,7 +107,13 @@ pub struct CallService {
     /// Signs the api's requests to media nodes (`hangup`); `None` refuses to send them.
     media_secret: Option<Secret>,
     http: reqwest::Client,
+    /// The node holding each call (fixed by `CallPlaced` for the call's life, so never stale):
+    /// the ownership check of a report without loading the call's stream each time.
+    owners: Arc<Mutex<HashMap<CallId, NodeId>>>,
 }
+
+/// Calls whose node is remembered at most; past this the memory starts afresh.
+const MAX_OWNERS: usize = 200_000;
 
 impl CallService {
     pub fn new(
@@ -127,6 +134,7 @@ impl CallService {
             config: Arc::new(config),
             media_secret: None,
             http: reqwest::Client::new(),
+            owners: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -217,8 +225,8 @@ impl CallService {
 
     /// `progress`, `interim` or `stop` with its `seq`.
     /// `node` is the requesting node (the JWT's `sub`): only the node holding the call may
-    /// report on it. Read from the stored call before the report is decided (one snapshot
-    /// and at most `snapshot_every` events).
+    /// report on it. Read from the stored call the first time (one snapshot and at most
+    /// `snapshot_every` events), then remembered: a call's node never changes.
     pub async fn report(
         &self,
         node: &str,
@@ -227,15 +235,8 @@ impl CallService {
         report: Report,
         now: DateTime<Utc>,
     ) -> Result<(Call, Reply), CallsError> {
-        let stored = self
-            .calls
-            .load(&call_id.to_string())
-            .await
-            .map_err(|e| CallsError::Internal(e.to_string()))?;
-        match stored.terms() {
-            None => return Err(CallsError::Call(CallError::UnknownCall)),
-            Some(terms) if terms.node_id.as_str() != node => return Err(CallsError::OtherNode),
-            Some(_) => {}
+        if self.owner(call_id).await?.as_str() != node {
+            return Err(CallsError::OtherNode);
         }
         let command = match report {
             Report::Progress(progress) => CallCommand::ReportProgress { seq, progress, now },
@@ -253,6 +254,31 @@ impl CallService {
             },
         };
         self.drive(call_id, command).await
+    }
+}
+
+impl CallService {
+    /// The node holding `call_id`, remembered after the first load.
+    async fn owner(&self, call_id: CallId) -> Result<NodeId, CallsError> {
+        if let Some(node) = self.owners.lock().ok().and_then(|o| o.get(&call_id).cloned()) {
+            return Ok(node);
+        }
+        let stored = self
+            .calls
+            .load(&call_id.to_string())
+            .await
+            .map_err(|e| CallsError::Internal(e.to_string()))?;
+        let node = stored
+            .terms()
+            .map(|t| t.node_id.clone())
+            .ok_or(CallsError::Call(CallError::UnknownCall))?;
+        if let Ok(mut owners) = self.owners.lock() {
+            if owners.len() >= MAX_OWNERS {
+                owners.clear();
+            }
+            owners.insert(call_id, node.clone());
+        }
+        Ok(node)
     }
 }
 

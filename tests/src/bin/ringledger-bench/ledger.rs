@@ -136,7 +136,7 @@ pub(crate) async fn fund(svc: &AccountService<PostgresStore>, accounts: &[Accoun
     .await
 }
 
-fn sample_payload() -> String {
+pub(super) fn sample_payload() -> String {
     // The same size as a CreditReserved event row's payload and metadata.
     let event = json!({"type":"CreditReserved","reservation_id":ReservationId::new_v7(),"call_id":CallId::new_v7(),
         "amount":{"amount":"0.500000","currency":"USD"},
@@ -185,7 +185,13 @@ fn micros_since(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-async fn baseline(pool: &PgPool, payload: &str, writers: usize, duration: Duration) -> anyhow::Result<Case> {
+/// Bare single-row INSERTs into `bench_baseline` by `writers` connections (the table must exist).
+pub(super) async fn baseline(
+    pool: &PgPool,
+    payload: &str,
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<Case> {
     let (pool, payload) = (pool.clone(), Arc::new(payload.to_owned()));
     let (rate, hist) = drive(writers, duration, move || {
         let (pool, payload) = (pool.clone(), payload.clone());

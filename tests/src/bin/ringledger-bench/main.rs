@@ -4,6 +4,7 @@
 //! and ends with one JSON line.
 
 mod auth;
+mod credit;
 mod ledger;
 mod payments;
 mod projections;
@@ -99,6 +100,37 @@ enum Suite {
         #[arg(long, default_value_t = 180)]
         budget_seconds: u64,
     },
+    /// Real-time credit control: interim decision latency holding 10,000 concurrent calls, then
+    /// a ramp by 2,000 calls every 30 s until p99 passes 50 ms; vs bare INSERTs. At most 5 min.
+    Credit {
+        /// Accounts the calls are spread over evenly.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: usize,
+        /// Concurrent calls held for the latency figures.
+        #[arg(long, default_value_t = 10_000)]
+        calls: usize,
+        /// Seconds the calls are held and measured.
+        #[arg(long, default_value_t = 60)]
+        hold_seconds: u64,
+        /// Calls added per ramp step.
+        #[arg(long, default_value_t = 2_000)]
+        step_calls: usize,
+        /// Seconds per ramp step.
+        #[arg(long, default_value_t = 30)]
+        step_seconds: u64,
+        /// Interim period.
+        #[arg(long, default_value_t = 6)]
+        tick_seconds: u64,
+        /// Simulated media nodes.
+        #[arg(long, default_value_t = 20)]
+        nodes: usize,
+        /// The api's database pool (and the baseline's connections).
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// Calls started per second at most while ramping up.
+        #[arg(long, default_value_t = 500)]
+        start_rate: u64,
+    },
     /// Projection rebuild throughput vs reading the log, then live lag at a steady rate.
     Projections {
         /// Events generated (not measured) before the rebuild.
@@ -126,6 +158,33 @@ async fn main() -> anyhow::Result<()> {
         Suite::Auth { seconds, clients } => {
             scratch(&cli.database_url, false, |url| async move {
                 auth::run(&url, Duration::from_secs(seconds), clients).await
+            })
+            .await
+        }
+        Suite::Credit {
+            accounts,
+            calls,
+            hold_seconds,
+            step_calls,
+            step_seconds,
+            tick_seconds,
+            nodes,
+            connections,
+            start_rate,
+        } => {
+            let settings = credit::Settings {
+                accounts,
+                hold_calls: calls,
+                hold_seconds,
+                step_calls,
+                step_seconds,
+                tick_seconds,
+                nodes,
+                pool_size: connections,
+                start_rate,
+            };
+            scratch(&cli.database_url, false, |url| async move {
+                credit::run(&url, settings).await
             })
             .await
         }
