@@ -16,12 +16,14 @@ use ringledger_tests::TestDb;
 const DECK: &[u8] = include_bytes!("../fixtures/rates/twilio-voice.csv");
 
 /// The `ringledger` binary of this build, built if needed (`cargo test -p ringledger-tests`
-/// alone does not build another package's binaries).
+/// alone does not build another package's binaries). Built exactly as `scripts/dev` builds it
+/// (both binaries, so one feature resolution and one build of the dependencies serve both).
 fn ringledger_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let status = Command::new(env!("CARGO"))
         .args(["build", "-p", "ringledger-api", "--bin", "ringledger"])
+        .args(["-p", "ringledger-media", "--bin", "ringledger-media"])
         .args(if dir.ends_with("release") {
             vec!["--release"]
         } else {

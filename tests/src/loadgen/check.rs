@@ -303,7 +303,7 @@ fn check_call(
             ..
         }) => {
             report.calls_ended += 1;
-            if *cause == EndCause::Swept {
+            if *cause == EndCause::Orphaned {
                 report.swept += 1;
             }
             let fail = |report: &mut CheckReport, what: String| report.fail(format!("call {call}: {what}"));
@@ -363,7 +363,7 @@ fn check_call(
                 (End::Stopped(_), Some(s)) if s["charged_micros"].as_i64() != Some(charged.micros()) => {
                     fail(report, format!("the node was told {s} but {charged} was charged"));
                 }
-                (End::Abandoned, _) if *cause != EndCause::Swept => {
+                (End::Abandoned, _) if *cause != EndCause::Orphaned => {
                     fail(
                         report,
                         format!("its node died, yet it ended `{cause:?}`, not swept"),
