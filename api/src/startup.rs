@@ -272,10 +272,11 @@ async fn checkout_setup(
     Ok(checkout)
 }
 
-/// Connections the process holds for itself: a LISTEN per projection runner and per job pool,
-/// and the claim, tick and notify loops. Below this, requests and background work would
-/// starve each other.
-const MIN_CONNECTIONS: u32 = 16;
+/// Connections the process holds for itself: a LISTEN per projection runner (11) and per job
+/// pool (8), the rate book's LISTEN, and the claim, tick and notify loops — about 22 before a
+/// request arrives. Below this, requests and background work would starve each other (a stop
+/// then waits out the pool's acquire timeout).
+const MIN_CONNECTIONS: u32 = 32;
 
 async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     if max_connections < MIN_CONNECTIONS {
