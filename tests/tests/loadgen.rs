@@ -126,11 +126,14 @@ async fn a_node_hangs_up_a_call_when_the_api_asks_and_refuses_bad_requests() {
     };
     let playing = tokio::spawn(async move { call::play(&cx, account, plan).await });
     // Wait until the call has been answered and metered at least once.
-    eventually(Duration::from_secs(30), || async {
+    let metered = eventually(Duration::from_secs(30), || async {
         (stats.interims.get() >= 1).then_some(())
     })
-    .await
-    .expect("the call is metered");
+    .await;
+    if metered.is_err() && playing.is_finished() {
+        panic!("the call was never metered: {:?}", playing.await);
+    }
+    metered.expect("the call is metered");
     let call_id = node
         .calls_held()
         .into_iter()

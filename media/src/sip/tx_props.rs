@@ -214,7 +214,9 @@ proptest! {
         for w in transmits.windows(2) {
             prop_assert!(w[1] - w[0] <= t2 && w[1] > w[0]);
         }
-        prop_assert!(transmits.iter().all(|&x| x < stop || x == 0));
+        // A retransmission due at the very instant the final response arrives may go first
+        // (the harness fires due timers before that instant's response); none after it.
+        prop_assert!(transmits.iter().all(|&x| x <= stop || x == 0));
         let timed_out: Vec<u64> = log.iter().filter(|e| e.2 == ClientAction::TimedOut).map(|e| e.0).collect();
         match fin {
             Some(x) => {

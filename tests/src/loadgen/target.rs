@@ -107,6 +107,10 @@ impl Target {
         let base = format!("http://{}", app.local_addr());
         let state = app.state();
         let (rates, accounts, calls) = (state.rates.clone(), state.accounts.clone(), state.calls.clone());
+        // The app's rate book loads in the background once it runs; quotes need it now.
+        tokio::time::timeout(Duration::from_secs(30), rates.book().refresh(&pool))
+            .await
+            .context("loading the rate book timed out")??;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
